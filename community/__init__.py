@@ -1,0 +1,1 @@
+"""Community: tiered posts, offers and activities published in Wagtail, and the access gate."""

@@ -1,0 +1,34 @@
+# Shared by ./run and ./test: create or refresh the project's virtualenv from the pinned
+# requirements. Sourced, not executed.
+
+find_python() {
+  for candidate in "${PYTHON:-}" python3.11 python3.12 python3.13 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  echo "Python 3.11 or newer is required." >&2
+  return 1
+}
+
+ensure_venv() {
+  local venv=".venv"
+  local stamp="$venv/.requirements.sha256"
+  local want
+  want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+  if [ ! -x "$venv/bin/python" ]; then
+    local python
+    python=$(find_python)
+    echo "[club] creating the virtualenv with $python"
+    "$python" -m venv "$venv"
+  fi
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "[club] installing pinned requirements (first run takes a minute)"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+    echo "$want" >"$stamp"
+  fi
+}

@@ -1,0 +1,18 @@
+"""Infrastructure tasks."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+from celery import shared_task
+
+from core.models import WorkerHeartbeat
+
+
+@shared_task(name="core.tasks.record_worker_heartbeat")
+def record_worker_heartbeat(token: str | None = None) -> str:
+    """Record that a worker executed a task; idempotent by ``token``."""
+    token = token or uuid.uuid4().hex
+    WorkerHeartbeat.objects.get_or_create(token=token, defaults={"worker": socket.gethostname()})
+    return token

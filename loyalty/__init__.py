@@ -1,0 +1,1 @@
+"""Loyalty: the points ledger, earning rules, expiry, tier qualification and rewards."""

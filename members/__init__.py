@@ -1,0 +1,1 @@
+"""Members: Weibo login, admission to the club, tiers, consent and the member record."""

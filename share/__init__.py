@@ -1,0 +1,1 @@
+"""Share: members repost activities to their public Weibo timeline, and outsiders follow."""

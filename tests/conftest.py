@@ -1,0 +1,119 @@
+"""Fixtures shared by the whole suite: real PostgreSQL, Redis, Celery worker and Weibo sandbox.
+
+Nothing of our own is mocked. The test command starts PostgreSQL, Redis and the Weibo sandbox
+(or uses DATABASE_URL / REDIS_URL); a real Celery worker process is started on demand for tests
+whose behaviour depends on one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+from django.conf import settings
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def database_url_for_current_test_db() -> str:
+    """The DATABASE_URL of the test database pytest-django created, for child processes."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or ""
+    host_part = quote(host, safe="") if host.startswith("/") else host
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    auth = quote(db.get("USER") or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{auth}@{host_part}{port}/{db['NAME']}"
+
+
+class WorkerProcess:
+    """A real ``celery worker`` child process bound to the test database."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        env = dict(os.environ, DATABASE_URL=database_url_for_current_test_db())
+        env["DATABASE_CONN_MAX_AGE"] = "0"
+        env["LOG_LEVEL"] = "INFO"  # the readiness line is logged at INFO
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "config", "worker",
+                "--loglevel", "INFO", "--concurrency", "2", "--without-mingle",
+                "--without-gossip", "--hostname", f"test-{uuid.uuid4().hex[:8]}@%h",
+            ],
+            cwd=BASE_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b"ready." in self.log_path.read_bytes():
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError("celery worker did not start:\n" + self.log_path.read_text()[-3000:])
+
+    def kill(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    worker = WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def wait_until(predicate, timeout: float = 20, interval: float = 0.1):
+    """Poll ``predicate`` until it returns a truthy value (returned) or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def weibo_sandbox_url() -> str:
+    """The Weibo sandbox the test command started; the site is configured to talk to it."""
+    base = settings.WEIBO_API_BASE
+    response = requests.get(f"{base}/_sandbox/health", timeout=5)
+    assert response.ok, "the Weibo sandbox is not running; use ./test"
+    return base
+
+
+@pytest.fixture
+def weibo_sandbox(weibo_sandbox_url):
+    """A clean sandbox for one test (posts, tokens, faults cleared; default users kept)."""
+    requests.post(f"{weibo_sandbox_url}/_sandbox/reset", timeout=5).raise_for_status()
+    yield weibo_sandbox_url
+    requests.delete(f"{weibo_sandbox_url}/_sandbox/faults", timeout=5)

@@ -1,0 +1,96 @@
+"""The site shell: landing page, language, the viewer's state in the header, static files."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from community.models import LandingPage
+from members.models import Member
+from tests.factories import MemberFactory, StaffFactory, standard_tiers
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo_site():
+    call_command("load_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+
+def test_landing_page_is_public_and_in_simplified_chinese_by_default(client, demo_site):
+    response = client.get("/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<html lang="zh-CN">' in html
+    assert "高端会员专属社区" in html
+    assert "访客" in html  # the header names the outsider state
+    assert 'property="og:title"' in html
+
+
+def test_visitor_can_switch_to_english(client, demo_site):
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert response.status_code == 302
+    html = client.get("/").content.decode()
+    assert '<html lang="en">' in html
+    assert "Visitor" in html
+    assert "访客" not in html
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [(Member.State.APPLICANT, "申请审核中"), (Member.State.SUSPENDED, "账户已暂停")],
+)
+def test_header_names_the_members_state(client, demo_site, state, expected):
+    member = MemberFactory(state=state)
+    client.force_login(member.user)
+    html = client.get("/").content.decode()
+    assert expected in html
+    assert "访客" not in html
+
+
+def test_header_shows_the_members_tier_badge(client, demo_site):
+    tiers = standard_tiers()
+    member = MemberFactory(tier=tiers["gold"], display_name="王先生")
+    client.force_login(member.user)
+    html = client.get("/").content.decode()
+    assert "王先生" in html
+    assert 'class="tier-badge"' in html
+    assert "金卡" in html
+
+
+def test_header_shows_staff_the_admin_link(client, demo_site):
+    client.force_login(StaffFactory())
+    html = client.get("/").content.decode()
+    assert "工作人员" in html
+    assert 'href="/admin/"' in html
+
+
+def test_static_files_are_served_by_the_app(client):
+    response = client.get("/static/css/site.css")
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    assert b".tier-badge" in body
+
+
+def test_unknown_page_gets_the_translated_404(client, demo_site):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert "页面不存在" in response.content.decode()
+
+
+def demo_snapshot() -> dict[str, int]:
+    from django.apps import apps
+
+    labels = ["core", "members", "community", "wagtailcore", "auth"]
+    return {
+        model._meta.label: model.objects.count()
+        for label in labels
+        for model in apps.get_app_config(label).get_models()
+    }
+
+
+def test_demo_data_is_idempotent(demo_site):
+    before = demo_snapshot()
+    call_command("load_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert demo_snapshot() == before
+    assert LandingPage.objects.live().count() == 1
