@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from wagtail.models import Page, Site
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from wagtail.coreutils import get_supported_content_language_variant
+from wagtail.models import Locale, Page, Site
 
 from community.models import LandingPage
 
@@ -13,9 +16,17 @@ LANDING_INTRO = (
 
 
 def load() -> list[str]:
+    # A flushed database (transactional tests) lacks what Wagtail's migrations create.
+    Locale.objects.get_or_create(
+        language_code=get_supported_content_language_variant(settings.LANGUAGE_CODE)
+    )
     landing = LandingPage.objects.first()
     if landing is None:
-        root = Page.get_first_root_node()
+        root = Page.get_first_root_node() or Page.add_root(
+            instance=Page(
+                title="Root", slug="root", content_type=ContentType.objects.get_for_model(Page)
+            )
+        )
         landing = LandingPage(
             title="品牌会员俱乐部",
             slug="club",

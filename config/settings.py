@@ -142,6 +142,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 INSTALLED_APPS = [
     "core",
     "members",
+    "members.weibo",
     "community",
     "loyalty",
     "share",
@@ -293,13 +294,13 @@ WAGTAILDOCS_PRIVATE_COLLECTION_OPTIONS = {"SHARED_PASSWORD": False}
 WAGTAILDOCS_SERVE_METHOD = "serve_view"
 WAGTAILIMAGES_MAX_UPLOAD_SIZE = 8 * 1024 * 1024
 WAGTAILIMAGES_MAX_IMAGE_PIXELS = 40_000_000
-WAGTAILADMIN_LOGIN_URL = "account_login"
+WAGTAILADMIN_LOGIN_URL = "account_login"  # staff: password (+ TOTP) through allauth
 WAGTAIL_ENABLE_UPDATE_CHECK = False
 WAGTAIL_ENABLE_WHATS_NEW_BANNER = False
 
 # --- Accounts (allauth) ---------------------------------------------------------------------------
-LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "/"
+LOGIN_URL = "members:login"
+LOGIN_REDIRECT_URL = "members:welcome"
 ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
@@ -307,7 +308,13 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 SOCIALACCOUNT_EMAIL_REQUIRED = False
 SOCIALACCOUNT_QUERY_EMAIL = False
+# Tokens are kept encrypted on the member record instead (allauth would store them in clear).
 SOCIALACCOUNT_STORE_TOKENS = False
+ACCOUNT_ADAPTER = "members.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "members.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = WAGTAIL_SITE_NAME
 
@@ -317,6 +324,13 @@ WEIBO_AUTHORIZE_BASE = (env_str("WEIBO_AUTHORIZE_BASE", WEIBO_API_BASE) or "").r
 WEIBO_APP_KEY = env_str("WEIBO_APP_KEY", "")
 WEIBO_APP_SECRET = env_str("WEIBO_APP_SECRET", "")
 WEIBO_HTTP_TIMEOUT = float(env_str("WEIBO_HTTP_TIMEOUT", "10") or 10)
+SOCIALACCOUNT_PROVIDERS = {
+    "weibo": {
+        "APPS": [{"client_id": WEIBO_APP_KEY, "secret": WEIBO_APP_SECRET, "key": ""}],
+        "SCOPE": [],
+    }
+}
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", [])
 
 # --- Mail ---------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
@@ -349,5 +363,6 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "celery": {"level": LOG_LEVEL},
+        "django_tasks": {"level": "WARNING"},
     },
 }

@@ -7,6 +7,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from core.events import user_group
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_SESSION_ENDED = 4403
 
 
 class MemberEventsConsumer(AsyncJsonWebsocketConsumer):
@@ -34,3 +35,7 @@ class MemberEventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def club_event(self, message: dict) -> None:
         await self.send_json(message["payload"])
+
+    async def club_disconnect(self, message: dict) -> None:
+        """The member's sessions were ended (suspension, leaving): close this socket too."""
+        await self.close(code=CLOSE_SESSION_ENDED)

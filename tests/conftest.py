@@ -117,3 +117,11 @@ def weibo_sandbox(weibo_sandbox_url):
     requests.post(f"{weibo_sandbox_url}/_sandbox/reset", timeout=5).raise_for_status()
     yield weibo_sandbox_url
     requests.delete(f"{weibo_sandbox_url}/_sandbox/faults", timeout=5)
+
+
+@pytest.fixture
+def landing_site(db):
+    """The public landing page as the site root, as the demo installs it."""
+    from community import demo
+
+    demo.load()

@@ -1,0 +1,755 @@
+"""Business actions on members: login sync, consent, admission, suspension, leaving.
+
+Each public function is one transaction. Decisions that affect a member write an
+``AdmissionDecision`` and an audit entry in the same transaction; calls to Weibo and real-time
+events happen after commit.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core import crypto
+from core.audit import audit_record
+from core.errors import DomainError
+from core.events import publish_on_commit, user_group
+from members.models import (
+    AdmissionDecision,
+    AdmissionSettings,
+    Application,
+    Consent,
+    ConsentText,
+    CustomerImport,
+    CustomerRecord,
+    InvitationCode,
+    InvitationUse,
+    Member,
+    Tier,
+)
+
+User = get_user_model()
+
+# Invitation codes: 12 characters from an alphabet without look-alikes (0/O, 1/I/L):
+# 31^12 ≈ 7.9e17 possibilities, far beyond guessing under the rate limit.
+INVITATION_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+INVITATION_LENGTH = 12
+
+
+class InvitationInvalid(DomainError):
+    code = "invitation_invalid"
+    default_message = _("邀请码无效、已过期或已被用完。")
+
+
+class MembershipNumberInvalid(DomainError):
+    code = "membership_number_invalid"
+    default_message = _("没有找到这个会员卡号，或它已绑定其他账户。")
+
+
+class AdmissionRouteClosed(DomainError):
+    code = "admission_route_closed"
+    default_message = _("俱乐部目前不接受这种入会方式。")
+
+
+class AlreadyDecided(DomainError):
+    code = "already_decided"
+    default_message = _("这位申请人已经处理过了。")
+
+
+class InviteLimitReached(DomainError):
+    code = "invite_limit_reached"
+    default_message = _("本月的邀请名额已用完。")
+
+
+class NotAMember(DomainError):
+    code = "not_a_member"
+    default_message = _("只有正式会员才能进行此操作。")
+
+
+# --- Weibo profile ------------------------------------------------------------------------------
+
+
+def parse_weibo_time(value: str | None) -> datetime | None:
+    """Weibo's ``Fri Aug 28 00:00:00 +0800 2009`` as an aware datetime."""
+    if not value:
+        return None
+    parts = value.split()
+    if len(parts) == 6:
+        # RFC 2822 order: "Fri, 28 Aug 2009 00:00:00 +0800"
+        value = f"{parts[0]}, {parts[2]} {parts[1]} {parts[5]} {parts[3]} {parts[4]}"
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def weibo_profile_fields(profile: dict[str, Any]) -> dict[str, Any]:
+    """The member fields we keep from a ``users/show`` answer."""
+    avatar = str(profile.get("avatar_large") or profile.get("profile_image_url") or "")
+    return {
+        "weibo_screen_name": str(profile.get("screen_name") or "")[:100],
+        "weibo_avatar_url": avatar[:500],
+        "weibo_location": str(profile.get("location") or "")[:100],
+        "weibo_gender": str(profile.get("gender") or "")[:1],
+        "weibo_followers": _int(profile.get("followers_count")),
+        "weibo_friends": _int(profile.get("friends_count")),
+        "weibo_statuses": _int(profile.get("statuses_count")),
+        "weibo_verified": bool(profile.get("verified")),
+        "weibo_verified_type": int(profile.get("verified_type") or -1),
+        "weibo_verified_reason": str(profile.get("verified_reason") or "")[:200],
+        "weibo_default_avatar": "default" in avatar,
+        "weibo_created_at": parse_weibo_time(profile.get("created_at")),
+    }
+
+
+def zombie_reasons(fields: dict[str, Any], now: datetime | None = None) -> list[str]:
+    """Signals that a Weibo account is a bought or bot account; two or more flag it."""
+    now = now or timezone.now()
+    reasons = []
+    if fields["weibo_followers"] < 20:
+        reasons.append("few_followers")
+    if fields["weibo_friends"] > 500 and fields["weibo_friends"] > 20 * max(
+        fields["weibo_followers"], 1
+    ):
+        reasons.append("follows_many")
+    if fields["weibo_statuses"] < 5:
+        reasons.append("almost_no_statuses")
+    if fields["weibo_default_avatar"]:
+        reasons.append("default_avatar")
+    created = fields.get("weibo_created_at")
+    if created and now - created < timedelta(days=90):
+        reasons.append("new_account")
+    return reasons if len(reasons) >= 2 else []
+
+
+@dataclass
+class WeiboLogin:
+    """What one Weibo login brought: the profile and a fresh access token."""
+
+    uid: str
+    profile: dict[str, Any]
+    access_token: str
+    expires_in: int | None
+
+    def to_session(self) -> dict[str, Any]:
+        return {
+            "uid": self.uid,
+            "profile": self.profile,
+            "token": crypto.encrypt(self.access_token),
+            "expires_in": self.expires_in,
+        }
+
+    @classmethod
+    def from_session(cls, data: dict[str, Any] | None) -> WeiboLogin | None:
+        if not data:
+            return None
+        token = crypto.decrypt(data.get("token", ""))
+        if not token:
+            return None
+        return cls(data["uid"], data.get("profile") or {}, token, data.get("expires_in"))
+
+
+def _apply_login(member: Member, login: WeiboLogin) -> list[str]:
+    fields = weibo_profile_fields(login.profile)
+    for name, value in fields.items():
+        setattr(member, name, value)
+    member.weibo_uid = login.uid
+    if not member.display_name:
+        member.display_name = fields["weibo_screen_name"][:100]
+    member.weibo_refreshed_at = timezone.now()
+    reasons = zombie_reasons(fields)
+    member.zombie_suspected = bool(reasons)
+    member.zombie_reasons = reasons
+    member.weibo_token_encrypted = crypto.encrypt(login.access_token)
+    member.weibo_token_expires_at = (
+        timezone.now() + timedelta(seconds=int(login.expires_in)) if login.expires_in else None
+    )
+    member.weibo_token_state = Member.TokenState.VALID
+    member.last_seen_at = timezone.now()
+    return [
+        *fields,
+        "weibo_uid",
+        "display_name",
+        "weibo_refreshed_at",
+        "zombie_suspected",
+        "zombie_reasons",
+        "weibo_token_encrypted",
+        "weibo_token_expires_at",
+        "weibo_token_state",
+        "last_seen_at",
+    ]
+
+
+def member_refresh_from_login(*, member: Member, login: WeiboLogin) -> Member:
+    """A returning member's login: refresh the Weibo profile and renew the token."""
+    with transaction.atomic():
+        member = Member.objects.select_for_update().get(pk=member.pk)
+        member.save(update_fields=_apply_login(member, login))
+    return member
+
+
+# --- Consent ------------------------------------------------------------------------------------
+
+
+def consent_accept(*, user, text: ConsentText, login: WeiboLogin | None, ip: str | None) -> Member:
+    """Record consent; the first acceptance creates the member record from the Weibo login.
+
+    Nothing from Weibo beyond the account id is stored before this point.
+    """
+    with transaction.atomic():
+        member = Member.objects.select_for_update().filter(user=user).first()
+        if member is None:
+            if login is None:
+                raise DomainError(_("登录信息已过期，请重新用微博登录。"))
+            member = Member(user=user, state=Member.State.APPLICANT)
+            _apply_login(member, login)
+            member.save()
+            audit_record(
+                action="member.created",
+                target=member,
+                rule="weibo_login",
+                after={"state": member.state, "weibo_uid": member.weibo_uid},
+                ip=ip,
+            )
+        elif login is not None:
+            member.save(update_fields=_apply_login(member, login))
+        Consent.objects.get_or_create(member=member, text=text, defaults={"ip": ip})
+    if member.state == Member.State.APPLICANT:
+        admission_try_criteria(member=member)
+        member.refresh_from_db()
+    return member
+
+
+# --- Admission ----------------------------------------------------------------------------------
+
+
+def _default_tier(settings_: AdmissionSettings) -> Tier | None:
+    return settings_.default_tier or Tier.objects.order_by("rank").first()
+
+
+def _admit(
+    *,
+    member: Member,
+    route: str,
+    reason: str,
+    actor=None,
+    tier: Tier | None = None,
+    ip: str | None = None,
+) -> Member:
+    """Admit a locked applicant. Precondition: caller holds the member row lock."""
+    before = {"state": member.state, "tier": member.tier.code if member.tier else None}
+    member.state = Member.State.MEMBER
+    member.joined_at = member.joined_at or timezone.now()
+    member.tier = tier or member.tier or _default_tier(AdmissionSettings.load())
+    member.state_reason = reason
+    member.save(update_fields=["state", "joined_at", "tier", "state_reason"])
+    AdmissionDecision.objects.create(
+        member=member,
+        outcome=AdmissionDecision.Outcome.ADMITTED,
+        route=route,
+        reason=reason,
+        actor=actor if getattr(actor, "pk", None) else None,
+    )
+    Application.objects.filter(member=member, state=Application.State.PENDING).update(
+        state=Application.State.APPROVED, decided_at=timezone.now()
+    )
+    audit_record(
+        action="member.admitted",
+        actor=actor,
+        target=member,
+        rule=f"admission.{route}",
+        before=before,
+        after={"state": member.state, "tier": member.tier.code if member.tier else None},
+        reason=reason,
+        ip=ip,
+    )
+    publish_on_commit(user_group(member.user_id), {"kind": "admission", "state": member.state})
+    return member
+
+
+def criteria_shortfall(member: Member, settings_: AdmissionSettings) -> list[str]:
+    """What the applicant lacks for automatic admission, in words they can act on."""
+    missing = []
+    if member.weibo_followers < settings_.min_followers:
+        missing.append(
+            _("微博粉丝数需达到 %(need)s（当前 %(have)s）")
+            % {"need": settings_.min_followers, "have": member.weibo_followers}
+        )
+    if settings_.require_verified and not member.weibo_verified:
+        missing.append(_("需要微博认证"))
+    created = member.weibo_created_at
+    age_days = (timezone.now() - created).days if created else 0
+    if age_days < settings_.min_account_age_days:
+        missing.append(
+            _("微博注册需满 %(need)s 天（当前 %(have)s 天）")
+            % {"need": settings_.min_account_age_days, "have": age_days}
+        )
+    if member.zombie_suspected:
+        missing.append(_("账户活跃度不足"))
+    return missing
+
+
+def admission_try_criteria(*, member: Member) -> bool:
+    """Admit automatically when the Weibo criteria hold and staff enabled that route."""
+    settings_ = AdmissionSettings.load()
+    if not settings_.criteria_enabled:
+        return False
+    with transaction.atomic():
+        member = Member.objects.select_for_update().get(pk=member.pk)
+        if member.state != Member.State.APPLICANT or criteria_shortfall(member, settings_):
+            return False
+        _admit(
+            member=member,
+            route=AdmissionDecision.Route.CRITERIA,
+            reason=_("满足微博条件：粉丝 %(f)s") % {"f": member.weibo_followers},
+        )
+    return True
+
+
+def generate_invitation_code() -> str:
+    return "".join(secrets.choice(INVITATION_ALPHABET) for _ in range(INVITATION_LENGTH))
+
+
+def normalise_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def invitation_redeem(*, member: Member, code: str, ip: str | None = None) -> Member:
+    if not AdmissionSettings.load().invitations_enabled:
+        raise AdmissionRouteClosed
+    with transaction.atomic():
+        member = Member.objects.select_for_update().get(pk=member.pk)
+        if member.state != Member.State.APPLICANT:
+            raise AlreadyDecided(_("您已经是会员，无需再使用邀请码。"))
+        invitation = (
+            InvitationCode.objects.select_for_update().filter(code=normalise_code(code)).first()
+        )
+        now = timezone.now()
+        if (
+            invitation is None
+            or invitation.revoked_at is not None
+            or (invitation.expires_at and invitation.expires_at <= now)
+            or invitation.uses >= invitation.max_uses
+            or (invitation.inviter_id and invitation.inviter_id == member.pk)
+        ):
+            raise InvitationInvalid
+        InvitationCode.objects.filter(pk=invitation.pk).update(uses=F("uses") + 1)
+        InvitationUse.objects.create(code=invitation, member=member)
+        if invitation.inviter_id:
+            member.invited_by_id = invitation.inviter_id
+            member.save(update_fields=["invited_by"])
+        _admit(
+            member=member,
+            route=AdmissionDecision.Route.INVITATION,
+            reason=_("邀请码 %(code)s") % {"code": invitation.code},
+            ip=ip,
+        )
+    return member
+
+
+def membership_number_verify(*, member: Member, number: str, ip: str | None = None) -> Member:
+    if not AdmissionSettings.load().membership_number_enabled:
+        raise AdmissionRouteClosed
+    number = number.strip().upper()
+    with transaction.atomic():
+        member = Member.objects.select_for_update().get(pk=member.pk)
+        if member.state != Member.State.APPLICANT:
+            raise AlreadyDecided(_("您已经是会员。"))
+        record = CustomerRecord.objects.select_for_update().filter(membership_number=number).first()
+        if record is None or (record.claimed_by_id and record.claimed_by_id != member.pk):
+            raise MembershipNumberInvalid
+        record.claimed_by = member
+        record.save(update_fields=["claimed_by"])
+        member.membership_number = record.membership_number
+        member.save(update_fields=["membership_number"])
+        _admit(
+            member=member,
+            route=AdmissionDecision.Route.MEMBERSHIP_NUMBER,
+            reason=_("会员卡号 %(n)s") % {"n": number},
+            tier=record.tier,
+            ip=ip,
+        )
+    return member
+
+
+def application_submit(*, member: Member, message: str) -> Application:
+    if not AdmissionSettings.load().approval_enabled:
+        raise AdmissionRouteClosed
+    message = message.strip()
+    if not message:
+        raise DomainError(_("请写几句话介绍您自己。"))
+    if len(message) > 500:
+        raise DomainError(_("申请说明不能超过 500 字。"))
+    with transaction.atomic():
+        member = Member.objects.select_for_update().get(pk=member.pk)
+        if member.state != Member.State.APPLICANT:
+            raise AlreadyDecided(_("您已经是会员。"))
+        application, created = Application.objects.get_or_create(
+            member=member, defaults={"message": message}
+        )
+        if not created:
+            if application.state != Application.State.PENDING:
+                raise AlreadyDecided(_("您的申请已经处理过了。"))
+            application.message = message
+            application.save(update_fields=["message"])
+    return application
+
+
+def application_decide(
+    *, application: Application, approve: bool, actor, reason: str, ip: str | None = None
+) -> Application:
+    if not reason.strip():
+        raise DomainError(_("请填写处理原因。"))
+    with transaction.atomic():
+        member = Member.objects.select_for_update().get(pk=application.member_id)
+        application = Application.objects.select_for_update().get(pk=application.pk)
+        if application.state != Application.State.PENDING:
+            raise AlreadyDecided
+        if approve:
+            _admit(
+                member=member,
+                route=AdmissionDecision.Route.APPROVAL,
+                reason=reason,
+                actor=actor,
+                ip=ip,
+            )
+        else:
+            application.state = Application.State.REJECTED
+            application.decided_at = timezone.now()
+            application.save(update_fields=["state", "decided_at"])
+            AdmissionDecision.objects.create(
+                member=member,
+                outcome=AdmissionDecision.Outcome.REJECTED,
+                route=AdmissionDecision.Route.APPROVAL,
+                reason=reason,
+                actor=actor,
+            )
+            audit_record(
+                action="member.application_rejected",
+                actor=actor,
+                target=member,
+                reason=reason,
+                ip=ip,
+            )
+            publish_on_commit(
+                user_group(member.user_id), {"kind": "admission", "state": "rejected"}
+            )
+        application.refresh_from_db()
+    return application
+
+
+def invitation_batch_create(
+    *, actor, count: int, max_uses: int = 1, expires_at: datetime | None = None, batch: str = ""
+) -> list[InvitationCode]:
+    if not 1 <= count <= 1000:
+        raise DomainError(_("一次可生成 1 到 1000 个邀请码。"))
+    with transaction.atomic():
+        codes = []
+        while len(codes) < count:
+            try:
+                with transaction.atomic():
+                    codes.append(
+                        InvitationCode.objects.create(
+                            code=generate_invitation_code(),
+                            batch=batch,
+                            created_by=actor,
+                            max_uses=max_uses,
+                            expires_at=expires_at,
+                        )
+                    )
+            except IntegrityError:  # a collision: astronomically rare, just draw again
+                continue
+        audit_record(
+            action="invitations.created",
+            actor=actor,
+            target=batch or "invitations",
+            after={
+                "count": count,
+                "max_uses": max_uses,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
+        )
+    return codes
+
+
+def member_invitation_create(*, member: Member) -> InvitationCode:
+    """A member invites a friend: one single-use code, within the monthly allowance."""
+    settings_ = AdmissionSettings.load()
+    with transaction.atomic():
+        member = Member.objects.select_for_update().get(pk=member.pk)
+        if member.state != Member.State.MEMBER:
+            raise NotAMember
+        month_start = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        issued = InvitationCode.objects.filter(inviter=member, created_at__gte=month_start).count()
+        if issued >= settings_.invites_per_member_per_month:
+            raise InviteLimitReached
+        return InvitationCode.objects.create(
+            code=generate_invitation_code(),
+            inviter=member,
+            max_uses=1,
+            expires_at=timezone.now() + timedelta(days=30),
+            batch="member-invite",
+        )
+
+
+# --- Suspension, token, leaving -------------------------------------------------------------------
+
+
+def _end_sessions(user) -> None:
+    """Invalidate every session of the user at once.
+
+    Django ties each session to a hash of the password; rotating the (unusable) password makes
+    every existing session fail that check on its next request or websocket connect.
+    """
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    publish_on_commit(user_group(user.pk), {"kind": "session_ended"})
+    transaction.on_commit(lambda: _close_sockets(user.pk))
+
+
+def _close_sockets(user_id: int) -> None:
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is not None:
+        try:
+            async_to_sync(layer.group_send)(user_group(user_id), {"type": "club.disconnect"})
+        except Exception:  # noqa: BLE001 - sockets re-check the session on reconnect anyway
+            pass
+
+
+def member_suspend(*, member: Member, actor, reason: str, ip: str | None = None) -> Member:
+    if not reason.strip():
+        raise DomainError(_("请填写暂停原因。"))
+    with transaction.atomic():
+        member = Member.objects.select_for_update().select_related("user").get(pk=member.pk)
+        before = {"state": member.state}
+        member.state = Member.State.SUSPENDED
+        member.state_reason = reason
+        member.save(update_fields=["state", "state_reason"])
+        _end_sessions(member.user)
+        audit_record(
+            action="member.suspended",
+            actor=actor,
+            target=member,
+            before=before,
+            after={"state": member.state},
+            reason=reason,
+            ip=ip,
+        )
+    return member
+
+
+def member_reinstate(*, member: Member, actor, reason: str, ip: str | None = None) -> Member:
+    if not reason.strip():
+        raise DomainError(_("请填写恢复原因。"))
+    with transaction.atomic():
+        member = Member.objects.select_for_update().get(pk=member.pk)
+        if member.state != Member.State.SUSPENDED:
+            raise DomainError(_("该会员没有被暂停。"))
+        member.state = Member.State.MEMBER
+        member.state_reason = reason
+        member.save(update_fields=["state", "state_reason"])
+        audit_record(
+            action="member.reinstated",
+            actor=actor,
+            target=member,
+            before={"state": "suspended"},
+            after={"state": member.state},
+            reason=reason,
+            ip=ip,
+        )
+    return member
+
+
+def member_token(member: Member) -> str | None:
+    """The member's Weibo token when usable; None means: ask them to re-authorise."""
+    if member.weibo_token_state != Member.TokenState.VALID:
+        return None
+    if member.weibo_token_expires_at and member.weibo_token_expires_at <= timezone.now():
+        return None
+    return crypto.decrypt(member.weibo_token_encrypted)
+
+
+def member_token_invalidate(*, member: Member, reason: str) -> None:
+    """Weibo refused the token (expired, revoked): the next share waits for re-authorisation."""
+    with transaction.atomic():
+        updated = Member.objects.filter(
+            pk=member.pk, weibo_token_state=Member.TokenState.VALID
+        ).update(weibo_token_state=Member.TokenState.NEEDS_REAUTH)
+        if updated:
+            audit_record(action="member.token_invalid", target=member, rule="weibo", reason=reason)
+            publish_on_commit(user_group(member.user_id), {"kind": "weibo_reauth"})
+
+
+def weibo_token_verify(*, member: Member) -> bool:
+    """Ask Weibo whether the stored token still works; mark it for re-authorisation if not."""
+    from members.weibo import client as weibo
+
+    token = member_token(member)
+    if token is None:
+        return False
+    try:
+        info = weibo.get_token_info(access_token=token)
+    except weibo.WeiboError as error:
+        if error.is_token_error:
+            member_token_invalidate(member=member, reason=str(error))
+            return False
+        raise
+    if int(info.get("expire_in", 0)) <= 0:
+        member_token_invalidate(member=member, reason="expired")
+        return False
+    return True
+
+
+def member_leave(*, member: Member, ip: str | None = None) -> None:
+    """Leave the club: revoke at Weibo (after commit), end sessions, anonymise personal data.
+
+    The member row, ledger and audit entries stay (their sums and history must remain
+    consistent); what identifies the person is removed.
+    """
+    from allauth.socialaccount.models import SocialAccount
+
+    from members.tasks import revoke_weibo_token
+
+    with transaction.atomic():
+        member = Member.objects.select_for_update().select_related("user").get(pk=member.pk)
+        if member.state == Member.State.LEFT:
+            return
+        token_ciphertext = member.weibo_token_encrypted
+        before = {"state": member.state}
+        member.state = Member.State.LEFT
+        member.left_at = timezone.now()
+        member.display_name = _("已退出会员")
+        for name in (
+            "weibo_screen_name",
+            "weibo_avatar_url",
+            "weibo_location",
+            "weibo_gender",
+            "weibo_verified_reason",
+            "weibo_token_encrypted",
+            "state_reason",
+        ):
+            setattr(member, name, "")
+        member.weibo_uid = None
+        member.membership_number = None
+        member.weibo_followers = member.weibo_friends = member.weibo_statuses = 0
+        member.weibo_created_at = member.weibo_token_expires_at = None
+        member.weibo_token_state = Member.TokenState.NONE
+        member.save()
+        CustomerRecord.objects.filter(claimed_by=member).update(claimed_by=None)
+        Application.objects.filter(member=member, state=Application.State.PENDING).update(
+            state=Application.State.WITHDRAWN, decided_at=timezone.now()
+        )
+        user = member.user
+        SocialAccount.objects.filter(user=user).delete()
+        user.username = f"left-{user.pk}"
+        user.first_name = user.last_name = user.email = ""
+        user.is_active = False
+        user.save(update_fields=["username", "first_name", "last_name", "email", "is_active"])
+        _end_sessions(user)
+        audit_record(
+            action="member.left",
+            target=member,
+            before=before,
+            after={"state": member.state},
+            ip=ip,
+            rule="member_request",
+        )
+        if token_ciphertext:
+            transaction.on_commit(lambda: revoke_weibo_token.delay(token_ciphertext))
+
+
+# --- Customer list import -------------------------------------------------------------------------
+
+CUSTOMER_COLUMNS = ("membership_number", "name", "tier")
+
+
+def customer_import_create(*, actor, file_name: str, content: bytes) -> CustomerImport:
+    from members.tasks import run_customer_import
+
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = content.decode("gb18030")  # Excel on Chinese Windows saves CSV as GBK
+        except UnicodeDecodeError:
+            raise DomainError(_("无法识别文件编码，请保存为 UTF-8 CSV。")) from None
+    with transaction.atomic():
+        job = CustomerImport.objects.create(
+            uploaded_by=actor, file_name=file_name[:200], content=text
+        )
+        audit_record(
+            action="customers.import_started", actor=actor, target=job, after={"file": file_name}
+        )
+        transaction.on_commit(lambda: run_customer_import.delay(job.pk))
+    return job
+
+
+def customer_import_run(*, import_id: int, progress_every: int = 200) -> CustomerImport:
+    """Import rows idempotently (keyed by membership number); bad rows are reported, not fatal."""
+    with transaction.atomic():
+        job = CustomerImport.objects.select_for_update().get(pk=import_id)
+        if job.state == CustomerImport.State.DONE:
+            return job
+        job.state = CustomerImport.State.RUNNING
+        job.save(update_fields=["state"])
+    tiers = {t.code: t for t in Tier.objects.all()} | {t.name: t for t in Tier.objects.all()}
+    reader = csv.DictReader(io.StringIO(job.content))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if "membership_number" not in header:
+        CustomerImport.objects.filter(pk=job.pk).update(
+            state=CustomerImport.State.FAILED,
+            finished_at=timezone.now(),
+            errors=[{"row": 1, "error": _("缺少 membership_number 列")}],
+        )
+        return CustomerImport.objects.get(pk=job.pk)
+    rows = list(reader)
+    CustomerImport.objects.filter(pk=job.pk).update(total_rows=len(rows))
+    errors: list[dict] = []
+    created = updated = 0
+    for index, raw in enumerate(rows, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+        number = row.get("membership_number", "").upper()
+        tier_value = row.get("tier", "")
+        if not number or len(number) > 40 or not number.replace("-", "").isalnum():
+            errors.append({"row": index, "error": _("会员卡号缺失或格式不对")})
+        elif tier_value and tier_value not in tiers:
+            errors.append({"row": index, "error": _("未知等级：%(t)s") % {"t": tier_value}})
+        else:
+            _record, was_created = CustomerRecord.objects.update_or_create(
+                membership_number=number,
+                defaults={"name": row.get("name", "")[:100], "tier": tiers.get(tier_value)},
+            )
+            created += was_created
+            updated += not was_created
+        if (index - 1) % progress_every == 0:
+            CustomerImport.objects.filter(pk=job.pk).update(processed_rows=index - 1)
+    CustomerImport.objects.filter(pk=job.pk).update(
+        state=CustomerImport.State.DONE,
+        processed_rows=len(rows),
+        created_rows=created,
+        updated_rows=updated,
+        errors=errors,
+        finished_at=timezone.now(),
+    )
+    return CustomerImport.objects.get(pk=job.pk)

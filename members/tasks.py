@@ -1,0 +1,37 @@
+"""Background work of the members app: thin wrappers around services, safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from core import crypto
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="members.revoke_weibo_token", bind=True, max_retries=8, acks_late=True)
+def revoke_weibo_token(self, token_ciphertext: str) -> str:
+    """Revoke a departed member's token at Weibo; retried while Weibo is unreachable."""
+    from members.weibo import client as weibo
+
+    token = crypto.decrypt(token_ciphertext)
+    if not token:
+        return "undecryptable"
+    try:
+        weibo.revoke_token(access_token=token)
+    except weibo.WeiboError as error:
+        if error.is_token_error:
+            return "already-invalid"  # revoked or expired already: the goal is reached
+        raise self.retry(exc=error, countdown=min(2**self.request.retries * 10, 1800)) from error
+    except Exception as error:  # noqa: BLE001 - network errors: retry with backoff
+        raise self.retry(exc=error, countdown=min(2**self.request.retries * 10, 1800)) from error
+    return "revoked"
+
+
+@shared_task(name="members.run_customer_import", acks_late=True)
+def run_customer_import(import_id: int) -> str:
+    from members.services import customer_import_run
+
+    return customer_import_run(import_id=import_id).state

@@ -1,0 +1,19 @@
+from django.urls import path
+
+from members import views
+
+app_name = "members"
+
+urlpatterns = [
+    path("login/", views.login_page, name="login"),
+    path("welcome/", views.welcome, name="welcome"),
+    path("consent/", views.consent, name="consent"),
+    path("join/", views.join, name="join"),
+    path("join/invitation/", views.join_with_invitation, name="join_invitation"),
+    path("join/membership-number/", views.join_with_membership_number, name="join_number"),
+    path("join/apply/", views.join_by_application, name="join_apply"),
+    path("me/", views.me, name="me"),
+    path("me/invitations/", views.create_invitation, name="create_invitation"),
+    path("me/export.json", views.export_data, name="export"),
+    path("me/leave/", views.leave, name="leave"),
+]

@@ -1,0 +1,231 @@
+"""Member-facing pages: login, consent, admission status, own data, leaving. Thin by design."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from core.errors import DomainError
+from core.ratelimit import client_ip, rate_limited
+from members import selectors, services
+from members.adapters import SESSION_AFTER_LOGIN, SESSION_WEIBO_LOGIN
+from members.models import Member
+
+
+def _member(request: HttpRequest) -> Member | None:
+    return Member.objects.select_related("tier").filter(user=request.user).first()
+
+
+def login_page(request: HttpRequest) -> HttpResponse:
+    """Members log in with Weibo only (staff use the password form)."""
+    if request.user.is_authenticated:
+        return redirect("members:welcome")
+    return render(request, "members/login.html", {"next": request.GET.get("next", "")})
+
+
+@login_required
+def welcome(request: HttpRequest) -> HttpResponse:
+    """Where every login lands: route the person by consent and membership state."""
+    if request.user.is_staff:
+        return redirect("/admin/")
+    if request.GET.get("next"):
+        request.session[SESSION_AFTER_LOGIN] = request.GET["next"]
+    login = services.WeiboLogin.from_session(request.session.get(SESSION_WEIBO_LOGIN))
+    member = _member(request)
+    if member is None or not selectors.has_current_consent(member):
+        return redirect("members:consent")
+    if login is not None:
+        services.member_refresh_from_login(member=member, login=login)
+        request.session.pop(SESSION_WEIBO_LOGIN, None)
+    return _route_by_state(request, member)
+
+
+def _route_by_state(request: HttpRequest, member: Member) -> HttpResponse:
+    if member.state in (Member.State.SUSPENDED, Member.State.LEFT):
+        state = member.state
+        logout(request)
+        return render(request, "members/blocked.html", {"state": state}, status=403)
+    if member.state == Member.State.APPLICANT:
+        return redirect("members:join")
+    next_url = request.session.pop(SESSION_AFTER_LOGIN, "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = "/"
+    return redirect(next_url or "/")
+
+
+@login_required
+def consent(request: HttpRequest) -> HttpResponse:
+    text = selectors.current_consent_text()
+    member = _member(request)
+    login = services.WeiboLogin.from_session(request.session.get(SESSION_WEIBO_LOGIN))
+    if request.user.is_staff:
+        return redirect("/admin/")
+    if member is None and login is None:
+        # A login whose Weibo data expired from the session: start again.
+        logout(request)
+        messages.error(request, _("登录已过期，请重新用微博登录。"))
+        return redirect("members:login")
+    if request.method == "POST":
+        if request.POST.get("decision") != "accept":
+            logout(request)
+            return render(request, "members/consent_declined.html")
+        try:
+            member = services.consent_accept(
+                user=request.user, text=text, login=login, ip=client_ip(request)
+            )
+        except DomainError as error:
+            messages.error(request, error.message)
+            return redirect("members:login")
+        request.session.pop(SESSION_WEIBO_LOGIN, None)
+        return _route_by_state(request, member)
+    profile = (login.profile if login else {}) or {}
+    return render(
+        request,
+        "members/consent.html",
+        {
+            "text": text,
+            "screen_name": profile.get("screen_name") or (member and member.weibo_screen_name),
+            "renewal": member is not None,
+        },
+    )
+
+
+@login_required
+def join(request: HttpRequest) -> HttpResponse:
+    """The applicant's status page: what is missing, where they stand, how to get in."""
+    member = _member(request)
+    if member is None:
+        return redirect("members:consent")
+    if member.state != Member.State.APPLICANT:
+        return _route_by_state(request, member)
+    settings_ = selectors.admission_settings()
+    application = getattr(member, "application", None) if hasattr(member, "application") else None
+    return render(
+        request,
+        "members/join.html",
+        {
+            "member": member,
+            "settings": settings_,
+            "shortfall": services.criteria_shortfall(member, settings_)
+            if settings_.criteria_enabled
+            else [],
+            "application": application,
+            "waitlist_position": selectors.waitlist_position(member),
+        },
+    )
+
+
+def _applicant_action(request: HttpRequest, action, scope: str) -> HttpResponse:
+    member = _member(request)
+    if member is None:
+        return redirect("members:consent")
+    if rate_limited(request, scope, limit=10, window=600, key=str(member.pk)):
+        messages.error(request, _("尝试次数过多，请 10 分钟后再试。"))
+        return redirect("members:join")
+    try:
+        member = action(member)
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("members:join")
+    if isinstance(member, Member) and member.state == Member.State.MEMBER:
+        messages.success(request, _("欢迎加入俱乐部！"))
+        return redirect("/")
+    messages.success(request, _("申请已提交，我们会尽快审核。"))
+    return redirect("members:join")
+
+
+@login_required
+@require_POST
+def join_with_invitation(request: HttpRequest) -> HttpResponse:
+    code = request.POST.get("code", "")
+    return _applicant_action(
+        request,
+        lambda m: services.invitation_redeem(member=m, code=code, ip=client_ip(request)),
+        "invitation",
+    )
+
+
+@login_required
+@require_POST
+def join_with_membership_number(request: HttpRequest) -> HttpResponse:
+    number = request.POST.get("membership_number", "")
+    return _applicant_action(
+        request,
+        lambda m: services.membership_number_verify(member=m, number=number, ip=client_ip(request)),
+        "membership_number",
+    )
+
+
+@login_required
+@require_POST
+def join_by_application(request: HttpRequest) -> HttpResponse:
+    message = request.POST.get("message", "")
+    return _applicant_action(
+        request, lambda m: services.application_submit(member=m, message=message), "application"
+    )
+
+
+@login_required
+def me(request: HttpRequest) -> HttpResponse:
+    member = _member(request)
+    if member is None or member.state != Member.State.MEMBER:
+        return redirect("members:welcome")
+    invitations = member.invitation_codes.order_by("-created_at")[:20]
+    return render(
+        request,
+        "members/me.html",
+        {
+            "member": member,
+            "token_usable": services.member_token(member) is not None,
+            "invitations": invitations,
+            "settings": selectors.admission_settings(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def create_invitation(request: HttpRequest) -> HttpResponse:
+    member = _member(request)
+    try:
+        code = services.member_invitation_create(member=member)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("邀请码已生成：%(code)s") % {"code": code.code})
+    return redirect("members:me")
+
+
+@login_required
+def export_data(request: HttpRequest) -> HttpResponse:
+    member = _member(request)
+    if member is None:
+        return redirect("members:welcome")
+    response = JsonResponse(
+        selectors.member_data_export(member), json_dumps_params={"ensure_ascii": False, "indent": 2}
+    )
+    response["Content-Disposition"] = 'attachment; filename="my-club-data.json"'
+    return response
+
+
+@login_required
+def leave(request: HttpRequest) -> HttpResponse:
+    member = _member(request)
+    if member is None:
+        return redirect("members:welcome")
+    if request.method == "POST":
+        if request.POST.get("confirm") != "leave":
+            messages.error(request, _("请勾选确认后再退出。"))
+            return redirect("members:leave")
+        services.member_leave(member=member, ip=client_ip(request))
+        logout(request)
+        return render(request, "members/left.html")
+    return render(request, "members/leave.html", {"member": member})

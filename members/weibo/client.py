@@ -1,0 +1,94 @@
+"""Small HTTP client for the Weibo open platform, shared by login, revocation and sharing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.conf import settings
+
+# Weibo's token errors: the member must authorise the app again.
+TOKEN_ERROR_CODES = frozenset({21301, 21314, 21315, 21316, 21317, 21319, 21327, 21332})
+
+
+@dataclass
+class WeiboError(Exception):
+    """An error answer from Weibo. Decide on ``code`` (Weibo's error_code), not ``http_status``."""
+
+    code: int
+    message: str
+    http_status: int | None = None
+    request_path: str = ""
+
+    def __str__(self) -> str:
+        return f"Weibo error {self.code}: {self.message}"
+
+    @property
+    def is_token_error(self) -> bool:
+        return self.code in TOKEN_ERROR_CODES
+
+
+def api_url(path: str) -> str:
+    return f"{settings.WEIBO_API_BASE}{path}"
+
+
+def authorize_url() -> str:
+    return f"{settings.WEIBO_AUTHORIZE_BASE}/oauth2/authorize"
+
+
+def parse_weibo_body(response: requests.Response) -> dict[str, Any]:
+    """Parse a Weibo answer whatever its Content-Type (Weibo sends JSON as text/plain).
+
+    Raises WeiboError for an error envelope, or for a body that is not JSON at all (a proxy's
+    HTML error page, for instance), keeping the HTTP status for the caller's decision.
+    """
+    text = response.text.strip()
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        raise WeiboError(
+            code=0, message=f"non-JSON answer ({response.status_code})",
+            http_status=response.status_code,
+        ) from None  # fmt: skip
+    if not isinstance(data, dict):
+        raise WeiboError(code=0, message="unexpected answer", http_status=response.status_code)
+    if "error_code" in data or "error" in data and response.status_code >= 400:
+        raise WeiboError(
+            code=int(data.get("error_code") or 0),
+            message=str(data.get("error_description") or data.get("error") or ""),
+            http_status=response.status_code,
+            request_path=str(data.get("request") or ""),
+        )
+    if response.status_code >= 400:
+        raise WeiboError(code=0, message="HTTP error", http_status=response.status_code)
+    return data
+
+
+def users_show(*, access_token: str, uid: str) -> dict[str, Any]:
+    response = requests.get(
+        api_url("/2/users/show.json"),
+        params={"uid": uid},
+        headers={"Authorization": f"OAuth2 {access_token}"},
+        timeout=settings.WEIBO_HTTP_TIMEOUT,
+    )
+    return parse_weibo_body(response)
+
+
+def revoke_token(*, access_token: str) -> dict[str, Any]:
+    response = requests.post(
+        api_url("/oauth2/revokeoauth2"),
+        data={"access_token": access_token},
+        timeout=settings.WEIBO_HTTP_TIMEOUT,
+    )
+    return parse_weibo_body(response)
+
+
+def get_token_info(*, access_token: str) -> dict[str, Any]:
+    response = requests.post(
+        api_url("/oauth2/get_token_info"),
+        data={"access_token": access_token},
+        timeout=settings.WEIBO_HTTP_TIMEOUT,
+    )
+    return parse_weibo_body(response)
