@@ -313,6 +313,8 @@ def command_run(argv: list[str]) -> int:
     os.environ.setdefault("DEBUG", "true")
     os.environ.setdefault("SECRET_KEY", secret_key_file())
     os.environ.setdefault("LOG_FORMAT", "text")
+    # The local demo lets the printed staff login into the admin without an authenticator app.
+    os.environ.setdefault("STAFF_REQUIRE_MFA", "false")
     web_port = free_port(int(os.environ.get("PORT") or 8000))
     site_url = os.environ.setdefault("SITE_URL", f"http://127.0.0.1:{web_port}")
     use_sandbox = not os.environ.get("WEIBO_API_BASE")

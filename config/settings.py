@@ -181,6 +181,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "members.middleware.StaffMfaRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
@@ -316,6 +317,8 @@ SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_LOGIN_ON_GET = False
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Staff use the admin only with TOTP enrolled (./run turns this off for the local demo).
+STAFF_REQUIRE_MFA = env_bool("STAFF_REQUIRE_MFA", True)
 MFA_TOTP_ISSUER = WAGTAIL_SITE_NAME
 
 # --- Weibo --------------------------------------------------------------------------------------
