@@ -385,6 +385,7 @@ def command_test(argv: list[str]) -> int:
     )
     services = start_services(prefix="test-", redis_port=16390, persist_redis=False)
     sandbox = sandbox_child(sandbox_port, os.environ["SITE_URL"], None)
+    sandbox.argv.append("--quiet")
     try:
         manage("collectstatic", "--noinput", "-v", "0")
         sandbox.start()

@@ -1,0 +1,72 @@
+"""The "会员" section of the Wagtail admin: its menu and its URLs (views in ``admin_views``).
+
+``AdmissionSettings`` is a generic setting and appears under Settings on its own.
+"""
+
+from __future__ import annotations
+
+from django.urls import include, path, reverse
+from django.utils.translation import gettext_lazy as _
+from wagtail import hooks
+from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
+
+from members import admin_views as views
+
+
+class PermissionMenuItem(MenuItem):
+    """A menu item shown only to users holding any of ``perms``."""
+
+    def __init__(self, label, url, perms: tuple[str, ...], **kwargs) -> None:
+        super().__init__(label, url, **kwargs)
+        self.perms = perms
+
+    def is_shown(self, request) -> bool:
+        return views.has_any_perm(request.user, self.perms)
+
+
+admin_urlpatterns = [
+    path("", views.member_list, name="member_list"),
+    path("<int:pk>/", views.member_detail, name="member_detail"),
+    path("<int:pk>/suspend/", views.member_suspend, name="member_suspend"),
+    path("<int:pk>/reinstate/", views.member_reinstate, name="member_reinstate"),
+    path("applications/", views.application_queue, name="applications"),
+    path("applications/<int:pk>/decide/", views.application_decide, name="application_decide"),
+    path("invitations/", views.invitation_list, name="invitations"),
+    path("invitations/new/", views.invitation_batch_create, name="invitation_create"),
+    path("invitations/batch/", views.invitation_batch, name="invitation_batch"),
+    path("invitations/export.csv", views.invitation_export, name="invitation_export"),
+    path("imports/", views.import_list, name="imports"),
+    path("imports/<int:pk>/", views.import_detail, name="import_detail"),
+]
+
+
+@hooks.register("register_admin_urls")
+def register_members_admin_urls():
+    return [path("members/", include((admin_urlpatterns, "members_admin")))]
+
+
+@hooks.register("register_admin_menu_item")
+def register_members_menu():
+    items = [
+        PermissionMenuItem(
+            _("入会申请"), reverse("members_admin:applications"),
+            (views.PERM_APPLICATIONS,), name="member-applications", icon_name="tasks", order=100,
+        ),
+        PermissionMenuItem(
+            _("会员"), reverse("members_admin:member_list"),
+            (views.PERM_VIEW_MEMBER,), name="member-list", icon_name="user", order=200,
+        ),
+        PermissionMenuItem(
+            _("邀请码"), reverse("members_admin:invitations"),
+            (views.PERM_VIEW_INVITATIONS, views.PERM_ADD_INVITATIONS),
+            name="member-invitations", icon_name="key", order=300,
+        ),
+        PermissionMenuItem(
+            _("客户名单导入"), reverse("members_admin:imports"),
+            (views.PERM_VIEW_IMPORTS, views.PERM_ADD_IMPORTS),
+            name="member-imports", icon_name="upload", order=400,
+        ),
+    ]  # fmt: skip
+    return SubmenuMenuItem(
+        _("会员"), Menu(items=items), name="members", icon_name="group", order=250
+    )
