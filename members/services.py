@@ -542,6 +542,9 @@ def member_suspend(*, member: Member, actor, reason: str, ip: str | None = None)
         raise DomainError(_("请填写暂停原因。"))
     with transaction.atomic():
         member = Member.objects.select_for_update().select_related("user").get(pk=member.pk)
+        if member.state != Member.State.MEMBER:
+            # Only admitted members are suspended; reinstating must never admit an applicant.
+            raise DomainError(_("只能暂停正式会员。"))
         before = {"state": member.state}
         member.state = Member.State.SUSPENDED
         member.state_reason = reason

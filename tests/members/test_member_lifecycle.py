@@ -179,3 +179,16 @@ def test_leaving_anonymises_and_revokes_the_token_at_weibo(
     assert wait_until(revoked_at_weibo, timeout=30)
     # The same Weibo account can come back later, as a new applicant.
     assert client.get("/members/me/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_only_admitted_members_can_be_suspended(club):
+    from core.errors import DomainError
+    from tests.factories import MemberFactory
+
+    applicant = MemberFactory(state=Member.State.APPLICANT)
+    with pytest.raises(DomainError, match="只能暂停正式会员"):
+        member_suspend(member=applicant, actor=StaffFactory(), reason="测试")
+    applicant.refresh_from_db()
+    assert applicant.state == Member.State.APPLICANT
+    assert not AuditEntry.objects.filter(action="member.suspended").exists()
