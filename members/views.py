@@ -36,13 +36,11 @@ def welcome(request: HttpRequest) -> HttpResponse:
         return redirect("/admin/")
     if request.GET.get("next"):
         request.session[SESSION_AFTER_LOGIN] = request.GET["next"]
-    login = services.WeiboLogin.from_session(request.session.get(SESSION_WEIBO_LOGIN))
+    # A consented member's profile and token were refreshed during the login itself
+    # (SocialAccountAdapter.pre_social_login); everyone else still has to consent.
     member = _member(request)
     if member is None or not selectors.has_current_consent(member):
         return redirect("members:consent")
-    if login is not None:
-        services.member_refresh_from_login(member=member, login=login)
-        request.session.pop(SESSION_WEIBO_LOGIN, None)
     return _route_by_state(request, member)
 
 

@@ -216,8 +216,7 @@ def test_weibo_login_never_grants_staff_and_staff_cannot_use_weibo(client):
     from allauth.socialaccount.models import SocialAccount
 
     weibo_login(client, uid=SMALL_ACCOUNT)
-    user = Member.objects.none().model  # placeholder to keep imports honest
-    user = client.session and SocialAccount.objects.get(uid=SMALL_ACCOUNT).user
+    user = SocialAccount.objects.get(uid=SMALL_ACCOUNT).user
     assert not user.is_staff and not user.is_superuser
     client.logout()
 
