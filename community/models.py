@@ -1,12 +1,25 @@
-"""Wagtail page types of the community."""
+"""Wagtail page types of the community, and the data the access gate reads.
+
+Every member-facing item (post, offer, activity) is a ``GatedPage``: besides Wagtail's own
+go-live/expiry it carries an access rule (public, any member, tier ≥ X, or a set of tiers), an
+optional early-access window, a public teaser (title, summary, cover image) and a body that may
+contain a paywall cut. Whether a viewer sees the full item, the teaser or nothing is decided by
+``community.gate`` alone; models only hold the data.
+"""
 
 from __future__ import annotations
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from wagtail.admin.panels import FieldPanel
-from wagtail.fields import RichTextField
+from modelcluster.fields import ParentalManyToManyField
+from wagtail import blocks
+from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
+from wagtail.fields import RichTextField, StreamField
+from wagtail.images.blocks import ImageChooserBlock
 from wagtail.models import Page
+from wagtail.search import index
 
 
 class LandingPage(Page):
@@ -22,8 +35,269 @@ class LandingPage(Page):
         FieldPanel("join_text"),
     ]
     parent_page_types = ["wagtailcore.Page"]
+    subpage_types = ["community.CommunityHome"]
     max_count = 1
 
     class Meta:
         verbose_name = _("公开首页")
         verbose_name_plural = _("公开首页")
+
+
+class CommunityHome(Page):
+    """The members' feed: every post, offer and activity the viewer may see, newest first."""
+
+    intro = models.CharField(_("简介"), max_length=200, blank=True)
+
+    content_panels = Page.content_panels + [FieldPanel("intro")]
+    parent_page_types = ["community.LandingPage"]
+    subpage_types = ["community.PostPage", "community.OfferPage", "community.ActivityPage"]
+    max_count = 1
+
+    class Meta:
+        verbose_name = _("社区首页")
+        verbose_name_plural = _("社区首页")
+
+    def get_context(self, request, *args, **kwargs):
+        from community.selectors import feed_page
+        from members.selectors import viewer_for_request as viewer_for
+
+        context = super().get_context(request, *args, **kwargs)
+        context["feed"] = feed_page(
+            viewer=viewer_for(request), home=self, page_number=request.GET.get("page")
+        )
+        return context
+
+
+class PaywallBlock(blocks.StaticBlock):
+    """Everything after this block is for viewers with full access only."""
+
+    class Meta:
+        icon = "lock"
+        label = _("付费墙（以下仅限有权限的会员）")
+        admin_text = _("此处以下的内容只有有权限的会员可以看到；其他人只看到上面的部分和升级提示。")
+
+
+class QuoteBlock(blocks.StructBlock):
+    text = blocks.TextBlock(label=_("引文"))
+    source = blocks.CharBlock(label=_("出处"), required=False)
+
+    class Meta:
+        template = "community/blocks/quote.html"
+        icon = "openquote"
+        label = _("引用")
+
+
+class ImageWithCaptionBlock(blocks.StructBlock):
+    image = ImageChooserBlock(label=_("图片"))
+    caption = blocks.CharBlock(label=_("说明"), required=False)
+
+    class Meta:
+        template = "community/blocks/image.html"
+        icon = "image"
+        label = _("图片")
+
+
+class ItemEmbedBlock(blocks.StructBlock):
+    """A card for another of our items, rendered through the gate for each viewer."""
+
+    page = blocks.PageChooserBlock(
+        label=_("社区内容"),
+        page_type=["community.PostPage", "community.OfferPage", "community.ActivityPage"],
+    )
+
+    class Meta:
+        template = "community/blocks/item.html"
+        icon = "link"
+        label = _("嵌入社区内容")
+
+
+PARAGRAPH_FEATURES = ["bold", "italic", "h2", "h3", "ol", "ul", "link"]
+BODY_BLOCKS = [
+    ("paragraph", blocks.RichTextBlock(label=_("段落"), features=PARAGRAPH_FEATURES)),
+    ("image", ImageWithCaptionBlock()),
+    ("quote", QuoteBlock()),
+    ("item", ItemEmbedBlock()),
+    ("paywall", PaywallBlock()),
+]  # fmt: skip
+
+
+class GatedPage(Page):
+    """Fields every member-facing item shares: access rule, early access, teaser, body."""
+
+    class Access(models.TextChoices):
+        PUBLIC = "public", _("公开")
+        MEMBERS = "members", _("所有会员")
+        MIN_TIER = "min_tier", _("指定等级及以上")
+        TIERS = "tiers", _("仅限指定等级")
+
+    access = models.CharField(
+        _("谁可以看"), max_length=10, choices=Access.choices, default=Access.MEMBERS
+    )
+    min_tier = models.ForeignKey(
+        "members.Tier", verbose_name=_("最低等级"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )  # fmt: skip
+    tiers = ParentalManyToManyField(
+        "members.Tier", verbose_name=_("指定等级"), blank=True, related_name="+"
+    )
+    early_access_tier = models.ForeignKey(
+        "members.Tier", verbose_name=_("抢先看最低等级"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+        help_text=_("在抢先期结束前，只有这个等级及以上的会员可以看到完整内容。"),
+    )  # fmt: skip
+    early_access_until = models.DateTimeField(_("抢先期结束"), null=True, blank=True)
+    hide_when_locked = models.BooleanField(
+        _("对无权限者完全隐藏"), default=False,
+        help_text=_("不勾选时，无权限的人会看到预告（标题、摘要、封面）和升级提示。"),
+    )  # fmt: skip
+    summary = models.TextField(_("公开摘要"), max_length=300, blank=True,
+                               help_text=_("预告的一部分，所有人都能看到。"))  # fmt: skip
+    cover_image = models.ForeignKey(
+        "wagtailimages.Image", verbose_name=_("封面图"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+        help_text=_("预告的一部分，所有人都能看到；不要放会员专属信息。"),
+    )  # fmt: skip
+    body = StreamField(BODY_BLOCKS, verbose_name=_("正文"), blank=True)
+    shareable = models.BooleanField(_("允许会员分享到微博"), default=False)
+
+    access_panels = [
+        MultiFieldPanel(
+            [
+                FieldPanel("access"),
+                FieldPanel("min_tier"),
+                FieldPanel("tiers", widget=forms.CheckboxSelectMultiple),
+                FieldRowPanel([FieldPanel("early_access_tier"), FieldPanel("early_access_until")]),
+                FieldPanel("hide_when_locked"),
+            ],
+            heading=_("访问权限"),
+        ),
+        MultiFieldPanel(
+            [FieldPanel("summary"), FieldPanel("cover_image"), FieldPanel("shareable")],
+            heading=_("公开预告"),
+        ),
+    ]
+    search_fields = Page.search_fields + [
+        index.SearchField("summary"),
+        index.SearchField("body"),
+        index.FilterField("access"),
+    ]
+    parent_page_types = ["community.CommunityHome"]
+    subpage_types: list[str] = []
+    template = "community/item.html"
+    is_creatable = False  # a base table so the feed can filter and paginate in one query
+
+    class Meta:
+        verbose_name = _("社区内容")
+        verbose_name_plural = _("社区内容")
+
+    def save(self, *args, **kwargs):
+        # An alias of a gated page would be served, listed and indexed as public by Wagtail.
+        if self.alias_of_id:
+            raise ValidationError(_("会员内容不能创建别名页面。"))
+        return super().save(*args, **kwargs)
+
+    # --- serving: the gate decides; templates only present -----------------------------------
+
+    def serve(self, request, *args, **kwargs):
+        from community.serving import serve_gated
+
+        return serve_gated(self, request, *args, **kwargs)
+
+    @property
+    def preview_modes(self):
+        from community.serving import preview_modes
+
+        return preview_modes()
+
+    def serve_preview(self, request, mode_name):
+        from community.serving import serve_preview_as
+
+        return serve_preview_as(self, request, mode_name)
+
+
+class PostPage(GatedPage):
+    content_panels = Page.content_panels + GatedPage.access_panels + [FieldPanel("body")]
+
+    class Meta:
+        verbose_name = _("文章")
+        verbose_name_plural = _("文章")
+
+
+class OfferPage(GatedPage):
+    """An exclusive deal: a pool of unique codes or one shared code, limited stock."""
+
+    class CodeMode(models.TextChoices):
+        POOL = "pool", _("唯一券码（从券码池发放）")
+        SHARED = "shared", _("统一券码")
+
+    valid_from = models.DateTimeField(_("开始领取"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("领取截止"), null=True, blank=True)
+    code_mode = models.CharField(
+        _("券码方式"), max_length=10, choices=CodeMode.choices, default=CodeMode.POOL
+    )
+    shared_code = models.CharField(_("统一券码"), max_length=64, blank=True)
+    total_stock = models.PositiveIntegerField(_("总数量"), default=0)
+    per_member_limit = models.PositiveSmallIntegerField(_("每人限领"), default=1)
+    points_price = models.PositiveIntegerField(_("所需积分"), default=0)
+    terms = models.TextField(_("使用条款"), blank=True)
+
+    content_panels = (
+        Page.content_panels
+        + GatedPage.access_panels
+        + [
+            MultiFieldPanel(
+                [
+                    FieldRowPanel([FieldPanel("valid_from"), FieldPanel("valid_until")]),
+                    FieldPanel("code_mode"),
+                    FieldPanel("shared_code"),
+                    FieldRowPanel([FieldPanel("total_stock"), FieldPanel("per_member_limit"),
+                                   FieldPanel("points_price")]),
+                    FieldPanel("terms"),
+                ],
+                heading=_("优惠设置"),
+            ),
+            FieldPanel("body"),
+        ]
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("专属优惠")
+        verbose_name_plural = _("专属优惠")
+
+
+class ActivityPage(GatedPage):
+    """An event or trip: seats, a waiting list, cancellation deadline and check-in."""
+
+    starts_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+    place = models.CharField(_("地点"), max_length=200, blank=True)
+    capacity = models.PositiveIntegerField(_("名额"), default=0)
+    registration_opens_at = models.DateTimeField(_("报名开始"), null=True, blank=True)
+    registration_closes_at = models.DateTimeField(_("报名截止"), null=True, blank=True)
+    cancellation_deadline = models.DateTimeField(_("取消截止"), null=True, blank=True)
+
+    content_panels = (
+        Page.content_panels
+        + GatedPage.access_panels
+        + [
+            MultiFieldPanel(
+                [
+                    FieldRowPanel([FieldPanel("starts_at"), FieldPanel("ends_at")]),
+                    FieldPanel("place"),
+                    FieldPanel("capacity"),
+                    FieldRowPanel([FieldPanel("registration_opens_at"),
+                                   FieldPanel("registration_closes_at")]),
+                    FieldPanel("cancellation_deadline"),
+                ],
+                heading=_("活动设置"),
+            ),
+            FieldPanel("body"),
+        ]
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("活动")
+        verbose_name_plural = _("活动")
+
+
+GATED_PAGE_MODELS = (PostPage, OfferPage, ActivityPage)

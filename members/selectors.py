@@ -43,6 +43,15 @@ def viewer_status(user) -> ViewerStatus:
     return ViewerStatus(member.state, tier=member.tier, member=member)
 
 
+def viewer_for_request(request) -> ViewerStatus:
+    """The request's viewer, computed once per request (the header and the gate share it)."""
+    cached = getattr(request, "_viewer_status", None)
+    if cached is None:
+        cached = viewer_status(getattr(request, "user", None))
+        request._viewer_status = cached
+    return cached
+
+
 def current_consent_text() -> ConsentText:
     """The newest published consent text; the built-in first version if none was published."""
     text = ConsentText.objects.filter(published_at__isnull=False).order_by("-version").first()

@@ -124,4 +124,4 @@ def landing_site(db):
     """The public landing page as the site root, as the demo installs it."""
     from community import demo
 
-    demo.load()
+    demo.load_structure()

@@ -2,6 +2,7 @@
 
 from django import template
 
+from members.selectors import viewer_for_request
 from members.selectors import viewer_status as select_viewer_status
 
 register = template.Library()
@@ -13,8 +14,4 @@ def viewer_status(context):
     request = context.get("request")
     if request is None:
         return select_viewer_status(None)
-    cached = getattr(request, "_viewer_status", None)
-    if cached is None:
-        cached = select_viewer_status(getattr(request, "user", None))
-        request._viewer_status = cached
-    return cached
+    return viewer_for_request(request)

@@ -1,0 +1,15 @@
+from django.urls import path, re_path
+
+from community import views
+
+app_name = "community"
+
+urlpatterns = [
+    path("search/", views.search, name="search"),
+    path("sitemap.xml", views.sitemap, name="sitemap"),
+    path("feed/", views.ItemsFeed(), name="feed"),
+    path("feed/<str:token>/", views.ItemsFeed(), name="member_feed"),
+    path("api/items/", views.items_api, name="api_items"),
+    path("img/<int:image_id>/<str:filter_spec>/", views.image, name="image"),
+    re_path(r"^media/(?P<path>.+)$", views.staff_media, name="staff_media"),
+]
