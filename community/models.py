@@ -12,6 +12,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.html import strip_tags
 from django.utils.translation import gettext_lazy as _
 from modelcluster.fields import ParentalManyToManyField
 from wagtail import blocks
@@ -20,6 +21,8 @@ from wagtail.fields import RichTextField, StreamField
 from wagtail.images.blocks import ImageChooserBlock
 from wagtail.models import Page
 from wagtail.search import index
+
+from core.text import normalise_search_text
 
 
 class LandingPage(Page):
@@ -159,6 +162,10 @@ class GatedPage(Page):
     )  # fmt: skip
     body = StreamField(BODY_BLOCKS, verbose_name=_("正文"), blank=True)
     shareable = models.BooleanField(_("允许会员分享到微博"), default=False)
+    # Plain text of title, summary and body for substring search: PostgreSQL's full-text search
+    # does not split Chinese into words (a sequential scan is fine at a club's item count).
+    # Never rendered; results still pass the gate.
+    search_text = models.TextField(editable=False, blank=True, default="")
 
     access_panels = [
         MultiFieldPanel(
@@ -190,7 +197,20 @@ class GatedPage(Page):
         verbose_name = _("社区内容")
         verbose_name_plural = _("社区内容")
 
+    def plain_text(self) -> str:
+        parts = [self.title, self.summary]
+        for block in self.body:
+            value = block.value
+            if block.block_type == "paragraph":
+                parts.append(strip_tags(value.source))
+            elif block.block_type == "quote":
+                parts += [value["text"], value["source"]]
+            elif block.block_type == "image":
+                parts.append(value["caption"])
+        return normalise_search_text(" ".join(part for part in parts if part))
+
     def save(self, *args, **kwargs):
+        self.search_text = self.plain_text()
         # An alias of a gated page would be served, listed and indexed as public by Wagtail.
         if self.alias_of_id:
             raise ValidationError(_("会员内容不能创建别名页面。"))
@@ -216,6 +236,7 @@ class GatedPage(Page):
 
 
 class PostPage(GatedPage):
+    template = "community/item.html"
     content_panels = Page.content_panels + GatedPage.access_panels + [FieldPanel("body")]
 
     class Meta:
@@ -225,6 +246,8 @@ class PostPage(GatedPage):
 
 class OfferPage(GatedPage):
     """An exclusive deal: a pool of unique codes or one shared code, limited stock."""
+
+    template = "community/item.html"
 
     class CodeMode(models.TextChoices):
         POOL = "pool", _("唯一券码（从券码池发放）")
@@ -267,6 +290,8 @@ class OfferPage(GatedPage):
 
 class ActivityPage(GatedPage):
     """An event or trip: seats, a waiting list, cancellation deadline and check-in."""
+
+    template = "community/item.html"
 
     starts_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
     ends_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
