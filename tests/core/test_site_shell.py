@@ -94,3 +94,10 @@ def test_demo_data_is_idempotent(demo_site):
     call_command("load_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert demo_snapshot() == before
     assert LandingPage.objects.live().count() == 1
+
+
+def test_robots_txt_keeps_crawlers_out_of_member_areas(client):
+    response = client.get("/robots.txt")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Disallow: /admin/" in body and "Disallow: /members/" in body
