@@ -74,6 +74,21 @@ def database_url_for(db: dict) -> str:
     return f"postgres://{auth}@{host_part}{port}/{db['NAME']}"
 
 
+def count_queries(fn) -> int:
+    """SQL statements executed by ``fn`` (an execute wrapper sees every one, DEBUG or not)."""
+    from django.db import connection
+
+    executed = []
+
+    def counter(execute, sql, params, many, context):
+        executed.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(counter):
+        fn()
+    return len(executed)
+
+
 def median_ms(fn, repeat: int = 15) -> float:
     fn()  # warm up
     samples = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bench.common import (
     bench_environment,
+    count_queries,
     http_throughput,
     median_ms,
     print_table,
@@ -42,9 +43,7 @@ def add_items(home, tiers, start: int, stop: int) -> None:
 def main() -> None:
     with bench_environment("community") as database_url:
         from django.conf import settings
-        from django.db import connection, reset_queries
         from django.test import Client
-        from django.test.utils import CaptureQueriesContext
 
         from community import demo
         from community.models import CommunityHome, PostPage
@@ -68,12 +67,9 @@ def main() -> None:
             post_url = PostPage.objects.get(slug="bench-2").url  # a gold item: full access
             measures = []
             for label, path in [("feed /community/", "/community/"), ("post page", post_url)]:
-                client.get(path)
-                with CaptureQueriesContext(connection) as queries:
-                    status = client.get(path).status_code
-                assert status == 200, (path, status)
-                reset_queries()
-                measures.append((label, len(queries), median_ms(lambda p=path: client.get(p))))
+                assert client.get(path).status_code == 200, path
+                queries = count_queries(lambda p=path: client.get(p))
+                measures.append((label, queries, median_ms(lambda p=path: client.get(p))))
             for label, queries, ms in measures:
                 rows.append([size, label, queries, f"{ms:.1f}"])
 

@@ -167,4 +167,7 @@ def load() -> list[str]:
         if access == "tiers":
             page.tiers.set([tiers[code] for code in rule])
         page.save_revision().publish()
+    from community.demo_participation import load_participation
+
+    load_participation()
     return []

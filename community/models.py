@@ -326,3 +326,24 @@ class ActivityPage(GatedPage):
 
 
 GATED_PAGE_MODELS = (PostPage, OfferPage, ActivityPage)
+
+
+class ItemAnnouncement(models.Model):
+    """That an item was announced to a tier: each member hears of an item once."""
+
+    page = models.ForeignKey(GatedPage, on_delete=models.CASCADE, related_name="+")
+    tier = models.ForeignKey("members.Tier", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    recipients = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["page", "tier"], name="announce_item_once_per_tier")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.page_id} → {self.tier_id}"
+
+
+from community.models_interaction import *  # noqa: E402,F401,F403
+from community.models_participation import *  # noqa: E402,F401,F403

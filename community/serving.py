@@ -32,7 +32,11 @@ def render_item(page, request, viewer: ViewerStatus, decision: gate.Decision, st
         extra = dict(extend(page, request, viewer, decision) or {})
         context["item_includes"] += extra.pop("item_includes", [])
         context.update(extra)
-    return TemplateResponse(request, page.get_template(request), context, status=status)
+    response = TemplateResponse(request, page.get_template(request), context, status=status)
+    if page.access != page.Access.PUBLIC:
+        # Member content (and a member's own coupon code) must not sit in shared caches.
+        response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def serve_gated(page, request, *args, **kwargs):

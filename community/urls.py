@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from community import views
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("api/items/", views.items_api, name="api_items"),
     path("img/<int:image_id>/<str:filter_spec>/", views.image, name="image"),
     re_path(r"^media/(?P<path>.+)$", views.staff_media, name="staff_media"),
+    path("", include("community.participation.urls")),
+    path("", include("community.interaction.urls")),
 ]

@@ -375,6 +375,7 @@ def command_test(argv: list[str]) -> int:
     # A test run shares nothing in Redis with a running site or another test run.
     os.environ["REDIS_PREFIX"] = f"test-{run_id}"
     os.environ["CELERY_TASK_DEFAULT_QUEUE"] = f"test-{run_id}"
+    os.environ["DATABASE_TEST_NAME"] = f"test_club_{run_id}"
     os.environ["STATIC_ROOT"] = str(VAR / "test-staticfiles")
     os.environ["MEDIA_ROOT"] = str(VAR / f"test-media-{run_id}")
     os.environ["CELERY_BEAT_SCHEDULE_FILENAME"] = str(VAR / f"test-beat-{run_id}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -80,6 +81,9 @@ if _database.get("ENGINE") != "django.db.backends.postgresql":
         "and coupon codes rely on PostgreSQL row locks and constraints."
     )
 _database.setdefault("OPTIONS", {})
+if env_str("DATABASE_TEST_NAME"):
+    # Each ./test run gets its own test database, so concurrent runs never drop each other's.
+    _database["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME")}
 _database["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -136,6 +140,27 @@ CELERY_BEAT_SCHEDULE_FILENAME = env_str(
 )
 CELERY_BEAT_SCHEDULE: dict = {
     "worker-heartbeat": {"task": "core.tasks.record_worker_heartbeat", "schedule": 60.0},
+    "community-open-windows": {"task": "community.announce_opened_windows", "schedule": 60.0},
+    # Loyalty (times in CELERY_TIMEZONE): expiry just after midnight, then tiers, then the proof.
+    "loyalty-expire-points": {
+        "task": "loyalty.expire_points",
+        "schedule": crontab(minute=5, hour=0),
+    },
+    "loyalty-evaluate-tiers": {
+        "task": "loyalty.evaluate_tiers",
+        "schedule": crontab(minute=30, hour=0),
+    },
+    "loyalty-expire-redemptions": {
+        "task": "loyalty.expire_redemptions",
+        "schedule": crontab(minute=45, hour=0),
+    },
+    "loyalty-reconcile": {"task": "loyalty.reconcile", "schedule": crontab(minute=0, hour=3)},
+    "loyalty-remind-expiring": {
+        "task": "loyalty.remind_expiring",
+        "schedule": crontab(minute=0, hour=10),
+    },
+    "loyalty-release-pending": {"task": "loyalty.release_pending", "schedule": crontab(minute=15)},
+    "loyalty-sweep-member-events": {"task": "loyalty.sweep_member_events", "schedule": 600.0},
 }
 
 # --- Applications -------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ urlpatterns = [
     path("robots.txt", core_views.robots_txt, name="robots_txt"),
     path("i18n/setlang/", set_language, name="set_language"),
     path("members/", include("members.urls")),
+    path("points/", include("loyalty.urls")),
+    path("notifications/", include("core.notification_urls")),
     path("", include("community.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", include(wagtailadmin_urls)),

@@ -2,30 +2,51 @@
 
 from __future__ import annotations
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from core.events import user_group
+from core.events import STAFF_GROUP, tier_group, user_group
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_ALLOWED = 4403
 CLOSE_SESSION_ENDED = 4403
 
 
+@database_sync_to_async
+def _groups_for(user) -> list[str] | None:
+    """The groups a user's socket joins, or None when the user may not connect."""
+    from members.selectors import viewer_status
+
+    viewer = viewer_status(user)
+    if viewer.kind == "staff":
+        return [user_group(user.pk), STAFF_GROUP]
+    if viewer.kind != "member":
+        return None  # outsiders, applicants, suspended and departed members get no socket
+    groups = [user_group(user.pk)]
+    if viewer.tier is not None:
+        groups.append(tier_group(viewer.tier.code))
+    return groups
+
+
 class MemberEventsConsumer(AsyncJsonWebsocketConsumer):
-    """Delivers a signed-in user's events; anonymous connections are refused.
+    """Delivers a member's own events, their tier's broadcasts, and staff counters to staff.
 
-    The consumer does no database work per message: it only forwards what services published
-    to the groups it joined at connect time.
+    Membership is checked once, at connect; per message the consumer only forwards what was
+    published to the groups it joined (no database work), so a tier-wide broadcast costs one
+    channel-layer publish however many members listen.
     """
-
-    groups: list[str] = []
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.joined = [user_group(user.pk)]
-        for group in self.joined:
+        groups = await _groups_for(user)
+        if groups is None:
+            await self.close(code=CLOSE_NOT_ALLOWED)
+            return
+        self.joined = groups
+        for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 

@@ -71,3 +71,79 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit entries are never deleted")
+
+
+class Notification(models.Model):
+    """A message to one user, persisted first so nothing is lost while a socket is down.
+
+    Services write it in the same transaction as the event that caused it; delivery over the
+    websocket happens after commit (``core.notifications``).
+    """
+
+    class Kind(models.TextChoices):
+        POINTS_AWARDED = "points_awarded", _("获得积分")
+        POINTS_APPROVED = "points_approved", _("积分已到账")
+        POINTS_EXPIRING = "points_expiring", _("积分即将过期")
+        TIER_UP = "tier_up", _("等级提升")
+        TIER_AT_RISK = "tier_at_risk", _("等级即将调整")
+        REDEMPTION_FULFILLED = "redemption_fulfilled", _("兑换已发放")
+        REDEMPTION_CANCELLED = "redemption_cancelled", _("兑换已取消")
+        SHARE_SENT = "share_sent", _("分享成功")
+        SHARE_FAILED = "share_failed", _("分享失败")
+        SHARE_REAUTH = "share_reauth", _("需要重新授权微博")
+        ITEM_OPENED = "item_opened", _("新内容向您开放")
+        WAITLIST_PROMOTED = "waitlist_promoted", _("候补转正")
+        COMMENT_REPLY = "comment_reply", _("评论回复")
+        COMMENT_MENTION = "comment_mention", _("有人提到了您")
+        MODERATION = "moderation", _("审核结果")
+        ADMISSION = "admission", _("入会结果")
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(_("类型"), max_length=32, choices=Kind.choices)
+    title = models.CharField(_("标题"), max_length=200)
+    body = models.TextField(_("内容"), blank=True)
+    link = models.CharField(_("链接"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True)
+    read_at = models.DateTimeField(_("已读时间"), null=True, blank=True)
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("通知")
+        verbose_name_plural = _("通知")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["user", "read_at", "-id"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "dedupe_key"], name="notification_dedupe",
+                condition=models.Q(dedupe_key__isnull=False),
+            )
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return self.title
+
+    def as_event(self) -> dict:
+        return {
+            "type": "notification",
+            "id": self.pk,
+            "kind": self.kind,
+            "title": self.title,
+            "body": self.body,
+            "link": self.link,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }
+
+
+class NotificationPreference(models.Model):
+    """A kind of notification the user muted."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32, choices=Notification.Kind.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notification_mute_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} mutes {self.kind}"

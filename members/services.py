@@ -25,6 +25,8 @@ from core import crypto
 from core.audit import audit_record
 from core.errors import DomainError
 from core.events import publish_on_commit, user_group
+from core.models import Notification
+from core.notifications import notify, notify_staff
 from members.models import (
     AdmissionDecision,
     AdmissionSettings,
@@ -281,7 +283,14 @@ def _admit(
         reason=reason,
         ip=ip,
     )
-    publish_on_commit(user_group(member.user_id), {"kind": "admission", "state": member.state})
+    notify(
+        user_id=member.user_id,
+        kind=Notification.Kind.ADMISSION,
+        title=_("欢迎加入俱乐部！"),
+        body=_("您已成为正式会员，会员内容现已向您开放。"),
+        link="/community/",
+    )
+    notify_staff(counter="joins")
     return member
 
 

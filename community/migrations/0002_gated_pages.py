@@ -8,95 +8,289 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('community', '0001_initial'),
-        ('members', '0002_first_consent_text'),
-        ('wagtailcore', '0098_apitoken'),
-        ('wagtailimages', '0027_image_description'),
+        ("community", "0001_initial"),
+        ("members", "0002_first_consent_text"),
+        ("wagtailcore", "0098_apitoken"),
+        ("wagtailimages", "0027_image_description"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='GatedPage',
+            name="GatedPage",
             fields=[
-                ('page_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to=settings.WAGTAIL_PAGE_MODEL)),
-                ('access', models.CharField(choices=[('public', '公开'), ('members', '所有会员'), ('min_tier', '指定等级及以上'), ('tiers', '仅限指定等级')], default='members', max_length=10, verbose_name='谁可以看')),
-                ('early_access_until', models.DateTimeField(blank=True, null=True, verbose_name='抢先期结束')),
-                ('hide_when_locked', models.BooleanField(default=False, help_text='不勾选时，无权限的人会看到预告（标题、摘要、封面）和升级提示。', verbose_name='对无权限者完全隐藏')),
-                ('summary', models.TextField(blank=True, help_text='预告的一部分，所有人都能看到。', max_length=300, verbose_name='公开摘要')),
-                ('body', wagtail.fields.StreamField([('paragraph', 0), ('image', 3), ('quote', 6), ('item', 8), ('paywall', 9)], blank=True, block_lookup={0: ('wagtail.blocks.RichTextBlock', (), {'features': ['bold', 'italic', 'h2', 'h3', 'ol', 'ul', 'link'], 'label': '段落'}), 1: ('wagtail.images.blocks.ImageChooserBlock', (), {'label': '图片'}), 2: ('wagtail.blocks.CharBlock', (), {'label': '说明', 'required': False}), 3: ('wagtail.blocks.StructBlock', [[('image', 1), ('caption', 2)]], {}), 4: ('wagtail.blocks.TextBlock', (), {'label': '引文'}), 5: ('wagtail.blocks.CharBlock', (), {'label': '出处', 'required': False}), 6: ('wagtail.blocks.StructBlock', [[('text', 4), ('source', 5)]], {}), 7: ('wagtail.blocks.PageChooserBlock', (), {'label': '社区内容', 'page_type': ['community.PostPage', 'community.OfferPage', 'community.ActivityPage']}), 8: ('wagtail.blocks.StructBlock', [[('page', 7)]], {}), 9: ('community.models.PaywallBlock', (), {})}, verbose_name='正文')),
-                ('shareable', models.BooleanField(default=False, verbose_name='允许会员分享到微博')),
-                ('search_text', models.TextField(blank=True, default='', editable=False)),
-                ('cover_image', models.ForeignKey(blank=True, help_text='预告的一部分，所有人都能看到；不要放会员专属信息。', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='wagtailimages.image', verbose_name='封面图')),
-                ('early_access_tier', models.ForeignKey(blank=True, help_text='在抢先期结束前，只有这个等级及以上的会员可以看到完整内容。', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.tier', verbose_name='抢先看最低等级')),
-                ('min_tier', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.tier', verbose_name='最低等级')),
-                ('tiers', modelcluster.fields.ParentalManyToManyField(blank=True, related_name='+', to='members.tier', verbose_name='指定等级')),
+                (
+                    "page_ptr",
+                    models.OneToOneField(
+                        auto_created=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        parent_link=True,
+                        primary_key=True,
+                        serialize=False,
+                        to=settings.WAGTAIL_PAGE_MODEL,
+                    ),
+                ),
+                (
+                    "access",
+                    models.CharField(
+                        choices=[
+                            ("public", "公开"),
+                            ("members", "所有会员"),
+                            ("min_tier", "指定等级及以上"),
+                            ("tiers", "仅限指定等级"),
+                        ],
+                        default="members",
+                        max_length=10,
+                        verbose_name="谁可以看",
+                    ),
+                ),
+                (
+                    "early_access_until",
+                    models.DateTimeField(blank=True, null=True, verbose_name="抢先期结束"),
+                ),
+                (
+                    "hide_when_locked",
+                    models.BooleanField(
+                        default=False,
+                        help_text="不勾选时，无权限的人会看到预告（标题、摘要、封面）和升级提示。",
+                        verbose_name="对无权限者完全隐藏",
+                    ),
+                ),
+                (
+                    "summary",
+                    models.TextField(
+                        blank=True,
+                        help_text="预告的一部分，所有人都能看到。",
+                        max_length=300,
+                        verbose_name="公开摘要",
+                    ),
+                ),
+                (
+                    "body",
+                    wagtail.fields.StreamField(
+                        [("paragraph", 0), ("image", 3), ("quote", 6), ("item", 8), ("paywall", 9)],
+                        blank=True,
+                        block_lookup={
+                            0: (
+                                "wagtail.blocks.RichTextBlock",
+                                (),
+                                {
+                                    "features": ["bold", "italic", "h2", "h3", "ol", "ul", "link"],
+                                    "label": "段落",
+                                },
+                            ),
+                            1: ("wagtail.images.blocks.ImageChooserBlock", (), {"label": "图片"}),
+                            2: (
+                                "wagtail.blocks.CharBlock",
+                                (),
+                                {"label": "说明", "required": False},
+                            ),
+                            3: ("wagtail.blocks.StructBlock", [[("image", 1), ("caption", 2)]], {}),
+                            4: ("wagtail.blocks.TextBlock", (), {"label": "引文"}),
+                            5: (
+                                "wagtail.blocks.CharBlock",
+                                (),
+                                {"label": "出处", "required": False},
+                            ),
+                            6: ("wagtail.blocks.StructBlock", [[("text", 4), ("source", 5)]], {}),
+                            7: (
+                                "wagtail.blocks.PageChooserBlock",
+                                (),
+                                {
+                                    "label": "社区内容",
+                                    "page_type": [
+                                        "community.PostPage",
+                                        "community.OfferPage",
+                                        "community.ActivityPage",
+                                    ],
+                                },
+                            ),
+                            8: ("wagtail.blocks.StructBlock", [[("page", 7)]], {}),
+                            9: ("community.models.PaywallBlock", (), {}),
+                        },
+                        verbose_name="正文",
+                    ),
+                ),
+                (
+                    "shareable",
+                    models.BooleanField(default=False, verbose_name="允许会员分享到微博"),
+                ),
+                ("search_text", models.TextField(blank=True, default="", editable=False)),
+                (
+                    "cover_image",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="预告的一部分，所有人都能看到；不要放会员专属信息。",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="wagtailimages.image",
+                        verbose_name="封面图",
+                    ),
+                ),
+                (
+                    "early_access_tier",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="在抢先期结束前，只有这个等级及以上的会员可以看到完整内容。",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="members.tier",
+                        verbose_name="抢先看最低等级",
+                    ),
+                ),
+                (
+                    "min_tier",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="members.tier",
+                        verbose_name="最低等级",
+                    ),
+                ),
+                (
+                    "tiers",
+                    modelcluster.fields.ParentalManyToManyField(
+                        blank=True, related_name="+", to="members.tier", verbose_name="指定等级"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '社区内容',
-                'verbose_name_plural': '社区内容',
+                "verbose_name": "社区内容",
+                "verbose_name_plural": "社区内容",
             },
-            bases=('wagtailcore.page',),
+            bases=("wagtailcore.page",),
         ),
         migrations.CreateModel(
-            name='CommunityHome',
+            name="CommunityHome",
             fields=[
-                ('page_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to=settings.WAGTAIL_PAGE_MODEL)),
-                ('intro', models.CharField(blank=True, max_length=200, verbose_name='简介')),
+                (
+                    "page_ptr",
+                    models.OneToOneField(
+                        auto_created=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        parent_link=True,
+                        primary_key=True,
+                        serialize=False,
+                        to=settings.WAGTAIL_PAGE_MODEL,
+                    ),
+                ),
+                ("intro", models.CharField(blank=True, max_length=200, verbose_name="简介")),
             ],
             options={
-                'verbose_name': '社区首页',
-                'verbose_name_plural': '社区首页',
+                "verbose_name": "社区首页",
+                "verbose_name_plural": "社区首页",
             },
-            bases=('wagtailcore.page',),
+            bases=("wagtailcore.page",),
         ),
         migrations.CreateModel(
-            name='ActivityPage',
+            name="ActivityPage",
             fields=[
-                ('gatedpage_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to='community.gatedpage')),
-                ('starts_at', models.DateTimeField(blank=True, null=True, verbose_name='开始时间')),
-                ('ends_at', models.DateTimeField(blank=True, null=True, verbose_name='结束时间')),
-                ('place', models.CharField(blank=True, max_length=200, verbose_name='地点')),
-                ('capacity', models.PositiveIntegerField(default=0, verbose_name='名额')),
-                ('registration_opens_at', models.DateTimeField(blank=True, null=True, verbose_name='报名开始')),
-                ('registration_closes_at', models.DateTimeField(blank=True, null=True, verbose_name='报名截止')),
-                ('cancellation_deadline', models.DateTimeField(blank=True, null=True, verbose_name='取消截止')),
+                (
+                    "gatedpage_ptr",
+                    models.OneToOneField(
+                        auto_created=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        parent_link=True,
+                        primary_key=True,
+                        serialize=False,
+                        to="community.gatedpage",
+                    ),
+                ),
+                ("starts_at", models.DateTimeField(blank=True, null=True, verbose_name="开始时间")),
+                ("ends_at", models.DateTimeField(blank=True, null=True, verbose_name="结束时间")),
+                ("place", models.CharField(blank=True, max_length=200, verbose_name="地点")),
+                ("capacity", models.PositiveIntegerField(default=0, verbose_name="名额")),
+                (
+                    "registration_opens_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="报名开始"),
+                ),
+                (
+                    "registration_closes_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="报名截止"),
+                ),
+                (
+                    "cancellation_deadline",
+                    models.DateTimeField(blank=True, null=True, verbose_name="取消截止"),
+                ),
             ],
             options={
-                'verbose_name': '活动',
-                'verbose_name_plural': '活动',
+                "verbose_name": "活动",
+                "verbose_name_plural": "活动",
             },
-            bases=('community.gatedpage',),
+            bases=("community.gatedpage",),
         ),
         migrations.CreateModel(
-            name='OfferPage',
+            name="OfferPage",
             fields=[
-                ('gatedpage_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to='community.gatedpage')),
-                ('valid_from', models.DateTimeField(blank=True, null=True, verbose_name='开始领取')),
-                ('valid_until', models.DateTimeField(blank=True, null=True, verbose_name='领取截止')),
-                ('code_mode', models.CharField(choices=[('pool', '唯一券码（从券码池发放）'), ('shared', '统一券码')], default='pool', max_length=10, verbose_name='券码方式')),
-                ('shared_code', models.CharField(blank=True, max_length=64, verbose_name='统一券码')),
-                ('total_stock', models.PositiveIntegerField(default=0, verbose_name='总数量')),
-                ('per_member_limit', models.PositiveSmallIntegerField(default=1, verbose_name='每人限领')),
-                ('points_price', models.PositiveIntegerField(default=0, verbose_name='所需积分')),
-                ('terms', models.TextField(blank=True, verbose_name='使用条款')),
+                (
+                    "gatedpage_ptr",
+                    models.OneToOneField(
+                        auto_created=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        parent_link=True,
+                        primary_key=True,
+                        serialize=False,
+                        to="community.gatedpage",
+                    ),
+                ),
+                (
+                    "valid_from",
+                    models.DateTimeField(blank=True, null=True, verbose_name="开始领取"),
+                ),
+                (
+                    "valid_until",
+                    models.DateTimeField(blank=True, null=True, verbose_name="领取截止"),
+                ),
+                (
+                    "code_mode",
+                    models.CharField(
+                        choices=[("pool", "唯一券码（从券码池发放）"), ("shared", "统一券码")],
+                        default="pool",
+                        max_length=10,
+                        verbose_name="券码方式",
+                    ),
+                ),
+                (
+                    "shared_code",
+                    models.CharField(blank=True, max_length=64, verbose_name="统一券码"),
+                ),
+                ("total_stock", models.PositiveIntegerField(default=0, verbose_name="总数量")),
+                (
+                    "per_member_limit",
+                    models.PositiveSmallIntegerField(default=1, verbose_name="每人限领"),
+                ),
+                ("points_price", models.PositiveIntegerField(default=0, verbose_name="所需积分")),
+                ("terms", models.TextField(blank=True, verbose_name="使用条款")),
             ],
             options={
-                'verbose_name': '专属优惠',
-                'verbose_name_plural': '专属优惠',
+                "verbose_name": "专属优惠",
+                "verbose_name_plural": "专属优惠",
             },
-            bases=('community.gatedpage',),
+            bases=("community.gatedpage",),
         ),
         migrations.CreateModel(
-            name='PostPage',
+            name="PostPage",
             fields=[
-                ('gatedpage_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to='community.gatedpage')),
+                (
+                    "gatedpage_ptr",
+                    models.OneToOneField(
+                        auto_created=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        parent_link=True,
+                        primary_key=True,
+                        serialize=False,
+                        to="community.gatedpage",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '文章',
-                'verbose_name_plural': '文章',
+                "verbose_name": "文章",
+                "verbose_name_plural": "文章",
             },
-            bases=('community.gatedpage',),
+            bases=("community.gatedpage",),
         ),
     ]

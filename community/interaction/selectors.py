@@ -1,0 +1,200 @@
+"""Reads of member interaction: an item's comments and likes, the moderation queue.
+
+An item's comments are part of its gated content: ``item_interaction`` returns nothing, not even
+counts, unless the gate's decision for the viewer is FULL. The number of queries on an item page
+does not grow with its comments (one query each for the thread page, its replies and counts).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+
+from community import gate
+from community.interaction import moderation
+from community.interaction.services import is_commentable
+from community.models_interaction import (
+    Comment,
+    CommentLike,
+    CommentReport,
+    ItemLike,
+    ModerationKeyword,
+)
+from core.models import AuditEntry
+from members.selectors import ViewerStatus
+
+State = Comment.State
+COMMENTS_PER_PAGE = 30
+QUEUE_PER_PAGE = 50
+
+
+@dataclass
+class ItemInteraction:
+    """What a viewer with full access sees of an item's conversation."""
+
+    threads: list[Comment]
+    pager: Page
+    comment_count: int
+    like_count: int
+    liked: bool
+    can_write: bool
+    report_reasons: list = field(default_factory=lambda: CommentReport.Reason.choices)
+
+
+def _visible_to(member) -> Q:
+    """Published comments, and the member's own that others cannot see (held, rejected,
+    removed by a moderator), so the writer knows what became of them."""
+    visible = Q(state=State.PUBLISHED)
+    if member is not None:
+        own_hidden = Q(state__in=[State.HELD, State.REJECTED]) | (
+            Q(state=State.REMOVED) & ~Q(decided_by_id=member.user_id)
+        )
+        visible |= Q(member_id=member.pk) & own_hidden
+    return visible
+
+
+def item_interaction(
+    *, page, viewer: ViewerStatus, decision: gate.Decision, page_number=None
+) -> ItemInteraction | None:
+    if not decision.full or not is_commentable(page):
+        return None
+    member = viewer.member if viewer.is_member else None
+    visible = _visible_to(member)
+    comments = (
+        Comment.objects.filter(page_id=page.pk)
+        .select_related("member")
+        .annotate(like_total=Count("likes"))
+    )
+    if member is not None:
+        mine = CommentLike.objects.filter(comment=OuterRef("pk"), member_id=member.pk)
+        comments = comments.annotate(liked=Exists(mine))
+    # A comment taken down after others replied stays as a placeholder above the replies.
+    answered = Exists(Comment.objects.filter(parent=OuterRef("pk"), state=State.PUBLISHED))
+    top = comments.filter(parent__isnull=True).filter(visible | answered)
+    pager = Paginator(top.order_by("-created_at", "-pk"), COMMENTS_PER_PAGE).get_page(page_number)
+    threads = list(pager.object_list)
+    replies = comments.filter(parent_id__in=[c.pk for c in threads]).filter(visible)
+    by_parent: dict[int, list[Comment]] = defaultdict(list)
+    for reply in replies.order_by("created_at", "pk"):
+        by_parent[reply.parent_id].append(reply)
+    for comment in threads:
+        comment.thread_replies = by_parent[comment.pk]
+        for each in (comment, *comment.thread_replies):
+            each.own = member is not None and each.member_id == member.pk
+            each.placeholder = each.state != State.PUBLISHED and not each.own
+    return ItemInteraction(
+        threads=threads,
+        pager=pager,
+        comment_count=Comment.objects.filter(page_id=page.pk, state=State.PUBLISHED).count(),
+        like_count=ItemLike.objects.filter(page_id=page.pk).count(),
+        liked=member is not None
+        and ItemLike.objects.filter(page_id=page.pk, member_id=member.pk).exists(),
+        can_write=member is not None,
+    )
+
+
+def visible_comment(*, pk: int, member) -> Comment | None:
+    """A comment as a member may address it (own, or published), with its item."""
+    return (
+        Comment.objects.select_related("page", "member").filter(_visible_to(member), pk=pk).first()
+    )
+
+
+# --- moderation ---------------------------------------------------------------------------------
+
+
+class QueueFilter:
+    ALL = "all"
+    HELD = "held"
+    REPORTED = "reported"
+    FLAGGED = "flagged"
+    CHOICES = (ALL, HELD, REPORTED, FLAGGED)
+
+
+def _open_reports() -> Exists:
+    return Exists(
+        CommentReport.objects.filter(comment=OuterRef("pk"), state=CommentReport.State.OPEN)
+    )
+
+
+def _queue_conditions() -> dict[str, Q]:
+    held = Q(state=State.HELD)
+    reported = Q(state=State.PUBLISHED) & Q(has_open_reports=True)
+    flagged = Q(state=State.PUBLISHED, flagged=True, decided_at__isnull=True)
+    return {
+        QueueFilter.HELD: held,
+        QueueFilter.REPORTED: reported,
+        QueueFilter.FLAGGED: flagged,
+        QueueFilter.ALL: held | reported | flagged,
+    }
+
+
+def moderation_queue(*, show: str = QueueFilter.ALL) -> QuerySet[Comment]:
+    """Comments waiting for a moderator, oldest first, with their item, author and reports."""
+    condition = _queue_conditions().get(show, _queue_conditions()[QueueFilter.ALL])
+    open_reports = CommentReport.objects.filter(state=CommentReport.State.OPEN).select_related(
+        "reporter"
+    )
+    return (
+        Comment.objects.annotate(has_open_reports=_open_reports())
+        .filter(condition)
+        .select_related("page", "member", "member__tier", "parent")
+        .prefetch_related(Prefetch("reports", queryset=open_reports, to_attr="open_report_list"))
+        .order_by("created_at", "pk")
+    )
+
+
+def queue_counts() -> dict[str, int]:
+    annotated = Comment.objects.annotate(has_open_reports=_open_reports())
+    conditions = _queue_conditions()
+    # Aliases must not shadow field names used in the conditions (``flagged``).
+    totals = annotated.aggregate(
+        **{f"n_{name}": Count("pk", filter=q) for name, q in conditions.items()}
+    )
+    return {name: totals[f"n_{name}"] for name in conditions}
+
+
+def comment_for_staff(pk: int) -> Comment | None:
+    return (
+        Comment.objects.select_related("page", "member", "member__tier", "parent", "decided_by")
+        .prefetch_related(
+            "revisions__created_by",
+            Prefetch(
+                "reports",
+                queryset=CommentReport.objects.select_related("reporter", "resolved_by").order_by(
+                    "created_at", "pk"
+                ),
+            ),
+            "mentions__member",
+        )  # fmt: skip
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def comment_audit_entries(comment: Comment, limit: int = 200) -> QuerySet[AuditEntry]:
+    return AuditEntry.objects.filter(
+        target_type=Comment._meta.label, target_id=str(comment.pk)
+    ).order_by("-id")[:limit]
+
+
+def keywords_by_hits() -> QuerySet[ModerationKeyword]:
+    return ModerationKeyword.objects.order_by("-hits", "word")
+
+
+@dataclass(frozen=True)
+class TextTest:
+    """What the keyword rules would do to a text, for the "test this text" box."""
+
+    text: str
+    normalised: str
+    verdict: moderation.Verdict
+
+
+def keyword_test(text: str) -> TextTest:
+    """Screen ``text`` without counting hits or saving anything."""
+    return TextTest(text=text, normalised=moderation.normalised_text(text),
+                    verdict=moderation.screen(text))  # fmt: skip

@@ -1,0 +1,241 @@
+"""Rules shared by the interaction services: limits, domain errors, the gate check, keyword
+bookkeeping, mentions and revisions. Only the services of this package call these helpers."""
+
+from __future__ import annotations
+
+import re
+
+from django.db.models import F
+from django.db.models.query import prefetch_related_objects
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from community import gate
+from community.interaction import moderation
+from community.models import ActivityPage, GatedPage, PostPage
+from community.models_interaction import (
+    Comment,
+    CommentMention,
+    CommentRevision,
+    ModerationKeyword,
+)
+from core.audit import audit_record
+from core.errors import DomainError, NotFound, PermissionDenied
+from core.events import STAFF_GROUP, publish_on_commit, user_group
+from members.models import Member
+from members.selectors import ViewerStatus
+
+Action = ModerationKeyword.Action
+State = Comment.State
+
+COMMENTABLE_MODELS = (PostPage, ActivityPage)
+MAX_COMMENT_LENGTH = 2000
+MAX_REASON_LENGTH = 1000
+MAX_MENTIONS = 10
+MENTION_NAME_MAX = 30
+# A mention is "@" and the name up to a space or punctuation; display names are matched as the
+# longest prefix of that run, so "@小王你好" still finds "小王".
+_MENTION = re.compile(
+    rf"@([^\s@,.!?;:，。！？、；：()（）\[\]【】<>《》\"'“”‘’]{{1,{MENTION_NAME_MAX}}})"
+)
+
+
+class CommentsNotAllowed(PermissionDenied):
+    code = "comments_not_allowed"
+    default_message = gettext_lazy("只有能阅读全文的会员才能查看和参与评论。")
+
+
+class CommentInvalid(DomainError):
+    code = "comment_invalid"
+    default_message = gettext_lazy("评论不能为空。")
+
+
+class CommentBlocked(DomainError):
+    code = "comment_blocked"
+    default_message = gettext_lazy("您的评论包含不允许发布的内容，未能发布。")
+
+
+class CommentNotEditable(DomainError):
+    code = "comment_not_editable"
+    default_message = gettext_lazy("这条评论已被处理，不能再修改。")
+
+
+class NotYourComment(PermissionDenied):
+    code = "not_your_comment"
+    default_message = gettext_lazy("只能修改或删除自己的评论。")
+
+
+class ReplyNotAllowed(DomainError):
+    code = "reply_not_allowed"
+    default_message = gettext_lazy("这条评论目前不能回复。")
+
+
+class AlreadyReported(DomainError):
+    code = "already_reported"
+    default_message = gettext_lazy("您已经举报过这条评论，审核员会尽快处理。")
+
+
+class CannotReportOwn(DomainError):
+    code = "cannot_report_own"
+    default_message = gettext_lazy("不能举报自己的评论。")
+
+
+class DecisionNotApplicable(DomainError):
+    code = "decision_not_applicable"
+    default_message = gettext_lazy("这条评论当前的状态不能进行此操作。")
+
+
+class ReasonRequired(DomainError):
+    code = "reason_required"
+    default_message = gettext_lazy("请填写处理原因。")
+
+
+class NothingToCensor(DomainError):
+    code = "nothing_to_censor"
+    default_message = gettext_lazy("评论中没有找到要屏蔽的文字。")
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def viewer_of(member: Member) -> ViewerStatus:
+    return ViewerStatus(member.state, tier=member.tier, member=member)
+
+
+def is_commentable(page) -> bool:
+    return issubclass(page.specific_class or GatedPage, COMMENTABLE_MODELS)
+
+
+def require_full_access(member: Member, page) -> None:
+    """Comments are gated content: only members who may read the whole item take part."""
+    if not is_commentable(page):
+        raise CommentsNotAllowed(_("这类内容不开放评论。"))
+    decision = gate.decide(viewer_of(member), page, gate.Surface.PAGE)
+    if not decision.visible:
+        raise NotFound()
+    if not (member.is_admitted and decision.full):
+        raise CommentsNotAllowed()
+
+
+def clean_text(body: str) -> str:
+    body = (body or "").replace("\r\n", "\n").strip()
+    if not moderation.normalised_text(body):
+        raise CommentInvalid()
+    if len(body) > MAX_COMMENT_LENGTH:
+        raise CommentInvalid(
+            _("评论最多 %(limit)s 个字，现在有 %(count)s 个字。")
+            % {"limit": MAX_COMMENT_LENGTH, "count": len(body)}
+        )
+    return body
+
+
+def clean_reason(reason: str, *, required: bool) -> str:
+    reason = (reason or "").strip()[:MAX_REASON_LENGTH]
+    if required and not reason:
+        raise ReasonRequired()
+    return reason
+
+
+def count_hits(verdict: moderation.Verdict) -> None:
+    if verdict.rule_ids:
+        ModerationKeyword.objects.filter(pk__in=verdict.rule_ids).update(
+            hits=F("hits") + 1, last_hit_at=timezone.now()
+        )
+
+
+def blocked_error(verdict: moderation.Verdict) -> CommentBlocked:
+    match = verdict.decisive
+    message = _("您的评论包含不允许发布的词语「%(word)s」，未能发布。请修改后再试。") % {
+        "word": match.written
+    }
+    if match.rule.note:
+        message += _("（规则：%(note)s）") % {"note": match.rule.note}
+    return CommentBlocked(message, word=match.rule.word)
+
+
+def item_ref(page) -> dict:
+    return {"page_id": page.pk, "page_title": page.title, "url": page.url or ""}
+
+
+def automatic_decision(
+    *, comment: Comment, page, verdict: moderation.Verdict, ip: str | None
+) -> None:
+    """Audit what the keywords did to a saved comment and alert moderators when they must look."""
+    action = verdict.action
+    if not action:
+        return
+    audit_record(
+        action=f"comment.auto_{action}",
+        target=comment,
+        after={"state": comment.state, "keywords": verdict.words, "page_id": page.pk},
+        rule=verdict.rule_label,
+        ip=ip,
+    )
+    if action in (Action.HOLD, Action.FLAG):
+        publish_on_commit(
+            STAFF_GROUP,
+            {"type": f"comment.{'held' if action == Action.HOLD else 'flagged'}",
+             "comment_id": comment.pk, "keywords": verdict.words, **item_ref(page)},
+        )  # fmt: skip
+
+
+def _resolve_mentions(body: str, page, author: Member) -> list[Member]:
+    """Members named with @ in ``body`` who may read the whole item (never the author)."""
+    tokens = _MENTION.findall(body)[:MAX_MENTIONS]
+    if not tokens:
+        return []
+    prefixes = {token[:end] for token in tokens for end in range(1, len(token) + 1)}
+    candidates = list(
+        Member.objects.filter(state=Member.State.MEMBER, display_name__in=prefixes)
+        .exclude(pk=author.pk)
+        .select_related("tier")
+    )
+    names = {member.display_name for member in candidates}
+    wanted = set()
+    for token in tokens:
+        longest = next(
+            (token[:end] for end in range(len(token), 0, -1) if token[:end] in names), ""
+        )
+        if longest:
+            wanted.add(longest)
+    prefetch_related_objects([page], "tiers")
+    return [
+        member
+        for member in candidates
+        if member.display_name in wanted
+        and gate.decide(viewer_of(member), page, gate.Surface.NOTIFICATION).full
+    ]
+
+
+def store_mentions(comment: Comment, page, author: Member) -> None:
+    existing = set(comment.mentions.values_list("member_id", flat=True))
+    CommentMention.objects.bulk_create(
+        [
+            CommentMention(comment=comment, member=member)
+            for member in _resolve_mentions(comment.body, page, author)
+            if member.pk not in existing
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def notify_mentions(comment: Comment, page, *, since=None) -> None:
+    """Tell mentioned members, once the comment is visible to them (after commit)."""
+    mentions = comment.mentions.select_related("member")
+    if since is not None:
+        mentions = mentions.filter(created_at__gte=since)
+    author = str(comment.member)
+    for mention in mentions:
+        publish_on_commit(
+            user_group(mention.member.user_id),
+            {"type": "comment.mention", "comment_id": comment.pk, "by": author,
+             **item_ref(page), "url": f"{page.url or ''}#comment-{comment.pk}"},
+        )  # fmt: skip
+
+
+def add_revision(comment: Comment, *, kind: str, written: str, user, ip: str | None) -> None:
+    CommentRevision.objects.create(
+        comment=comment, kind=kind, written=written, shown=comment.body, state=comment.state,
+        created_by=user, ip=ip,
+    )  # fmt: skip

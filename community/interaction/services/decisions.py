@@ -1,0 +1,171 @@
+"""Moderators deciding on comments: approve, reject (remove when published), censor; in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from community.interaction import moderation
+from community.interaction.services.common import (
+    DecisionNotApplicable,
+    NothingToCensor,
+    add_revision,
+    clean_reason,
+    notify_mentions,
+)
+from community.models_interaction import (
+    Comment,
+    CommentReport,
+    CommentRevision,
+    ModerationKeyword,
+)
+from core.audit import audit_record
+from core.errors import DomainError
+
+Action = ModerationKeyword.Action
+State = Comment.State
+
+# --- moderation decisions -----------------------------------------------------------------------
+
+
+class StaffDecision:
+    """What a moderator can decide about a comment."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    CENSOR = "censor"
+    ALL = (APPROVE, REJECT, CENSOR)
+    BULK = (APPROVE, REJECT)
+
+
+def _close_reports(comment: Comment, *, actor, upheld: bool, now) -> int:
+    return comment.reports.filter(state=CommentReport.State.OPEN).update(
+        state=CommentReport.State.UPHELD if upheld else CommentReport.State.DISMISSED,
+        resolved_by=actor,
+        resolved_at=now,
+    )
+
+
+def _decide_locked(
+    comment: Comment, *, actor, decision: str, reason: str, censor_text: str, ip: str | None
+) -> Comment:
+    """Apply one decision to a comment whose row the caller has locked."""
+    now = timezone.now()
+    open_reports = comment.reports.filter(state=CommentReport.State.OPEN).count()
+    before = {"state": comment.state, "body": comment.body, "open_reports": open_reports}
+    was_hidden = comment.state != State.PUBLISHED
+
+    if decision == StaffDecision.APPROVE:
+        unreviewed_flag = comment.flagged and comment.decided_at is None
+        reported = comment.state == State.PUBLISHED and (open_reports or unreviewed_flag)
+        if not (comment.state in (State.HELD, State.REJECTED) or reported):
+            raise DecisionNotApplicable()
+        comment.state = State.PUBLISHED
+        action = "comment.approved"
+    elif decision == StaffDecision.REJECT:
+        if comment.state == State.HELD:
+            comment.state = State.REJECTED
+            action = "comment.rejected"
+        elif comment.state == State.PUBLISHED:
+            comment.state = State.REMOVED
+            action = "comment.removed_by_moderator"
+        else:
+            raise DecisionNotApplicable()
+    elif decision == StaffDecision.CENSOR:
+        if comment.state not in (State.HELD, State.PUBLISHED, State.REJECTED):
+            raise DecisionNotApplicable()
+        spans = moderation.find(comment.body, moderation.normalised_text(censor_text))
+        if not spans:
+            raise NothingToCensor()
+        comment.body = moderation.mask(comment.body, spans)
+        comment.state = State.PUBLISHED
+        action = "comment.censored"
+    else:
+        raise DecisionNotApplicable()
+
+    comment.decided_by = actor
+    comment.decided_at = now
+    comment.decision_reason = reason
+    comment.save(update_fields=["state", "body", "decided_by", "decided_at", "decision_reason"])
+    if decision == StaffDecision.CENSOR:
+        written = comment.revisions.order_by("-created_at", "-pk").values_list(
+            "written", flat=True
+        ).first()  # fmt: skip
+        add_revision(
+            comment, kind=CommentRevision.Kind.CENSORED, written=written or "", user=actor, ip=ip
+        )
+    closed = _close_reports(comment, actor=actor, upheld=decision != StaffDecision.APPROVE, now=now)
+    audit_record(
+        action=action, actor=actor, target=comment, before=before,
+        after={"state": comment.state, "body": comment.body, "reports_closed": closed},
+        reason=reason, ip=ip,
+    )  # fmt: skip
+    if was_hidden and comment.state == State.PUBLISHED:
+        notify_mentions(comment, comment.page)
+    return comment
+
+
+def _check_decision(decision: str, reason: str, allowed: Iterable[str]) -> str:
+    if decision not in allowed:
+        raise DomainError(_("请选择通过、驳回或屏蔽。"))
+    # Taking something down, or changing what a member wrote, needs a stated reason.
+    return clean_reason(reason, required=decision != StaffDecision.APPROVE)
+
+
+def comment_moderate(
+    *,
+    comment: Comment,
+    actor,
+    decision: str,
+    reason: str = "",
+    censor_text: str = "",
+    ip: str | None = None,
+) -> Comment:
+    """A moderator approves, rejects (removes when published) or censors a comment.
+
+    Approving a held comment publishes it and notifies the members it mentions; approving a
+    reported one dismisses its reports. Rejecting or censoring upholds open reports.
+    """
+    reason = _check_decision(decision, reason, StaffDecision.ALL)
+    with transaction.atomic():
+        comment = (
+            Comment.objects.select_for_update(of=("self",))
+            .select_related("page", "member")
+            .get(pk=comment.pk)
+        )
+        return _decide_locked(comment, actor=actor, decision=decision, reason=reason,
+                              censor_text=censor_text, ip=ip)  # fmt: skip
+
+
+def comments_moderate_bulk(
+    *, comment_ids: Iterable[int], actor, decision: str, reason: str = "", ip: str | None = None
+) -> tuple[int, int]:
+    """Approve or reject many comments in one transaction: (decided, skipped).
+
+    Comments whose state no longer allows the decision (another moderator was faster) are
+    skipped, not failed; each decided comment gets its own audit entry.
+    """
+    reason = _check_decision(decision, reason, StaffDecision.BULK)
+    ids = sorted({int(pk) for pk in comment_ids})
+    decided = skipped = 0
+    with transaction.atomic():
+        comments = (
+            Comment.objects.select_for_update(of=("self",))
+            .select_related("page", "member")
+            .filter(pk__in=ids)
+            .order_by("pk")
+        )
+        for comment in comments:
+            try:
+                with transaction.atomic():
+                    _decide_locked(comment, actor=actor, decision=decision, reason=reason,
+                                   censor_text="", ip=ip)  # fmt: skip
+            except DecisionNotApplicable:
+                skipped += 1
+            else:
+                decided += 1
+        skipped += len(ids) - decided - skipped
+    return decided, skipped

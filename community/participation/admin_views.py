@@ -1,0 +1,224 @@
+"""Staff screens of claims and registrations in the Wagtail admin (社区管理 → 领取与报名).
+
+Every view checks the Django model permission it needs (GET and POST alike) and answers 403
+without it; writes go through ``community.participation.services``. Coupon codes are never
+shown in these pages (only counts); the claim CSV carries them for reconciliation.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from community.models import ActivityPage, OfferPage, Registration
+from community.participation import selectors, services
+from core.csvexport import csv_response
+from core.errors import DomainError
+from core.ratelimit import client_ip
+from members.admin_views import has_any_perm, permission_required
+
+PER_PAGE = 50
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+PERM_VIEW_CLAIMS = "community.view_offerclaim"
+PERM_ADD_CODES = "community.add_offercode"
+PERM_VIEW_REGISTRATIONS = "community.view_registration"
+PERM_CHECKIN = "community.change_registration"
+PERM_ROTATE_CODE = "community.add_activitycheckincode"
+OVERVIEW_PERMS = (PERM_VIEW_CLAIMS, PERM_ADD_CODES, PERM_VIEW_REGISTRATIONS, PERM_CHECKIN,
+                  PERM_ROTATE_CODE)  # fmt: skip
+OFFER_PERMS = (PERM_VIEW_CLAIMS, PERM_ADD_CODES)
+ACTIVITY_PERMS = (PERM_VIEW_REGISTRATIONS, PERM_CHECKIN, PERM_ROTATE_CODE)
+
+
+class CodeUploadForm(forms.Form):
+    codes = forms.CharField(
+        label=gettext_lazy("券码（每行一个）"), required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+    )  # fmt: skip
+    file = forms.FileField(
+        label=gettext_lazy("或上传 CSV 文件"), required=False,
+        help_text=gettext_lazy("每行一个券码，取第一列；重复的券码会被跳过。"),
+    )  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        text = data.get("codes") or ""
+        upload = data.get("file")
+        if upload is not None:
+            if upload.size > MAX_UPLOAD_BYTES:
+                raise forms.ValidationError(_("文件太大（最大 2 MB）。"))
+            try:
+                text += "\n" + upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise forms.ValidationError(_("文件须为 UTF-8 编码的 CSV。")) from None
+        data["parsed"] = services.parse_codes(text)
+        if not data["parsed"]:
+            raise forms.ValidationError(_("请填写或上传至少一个券码。"))
+        return data
+
+
+class RotateCodeForm(forms.Form):
+    hours = forms.IntegerField(
+        label=gettext_lazy("有效时长（小时）"), min_value=1, max_value=72, initial=4
+    )
+
+
+def _page(request: HttpRequest, queryset):
+    return Paginator(queryset, PER_PAGE).get_page(request.GET.get("p"))
+
+
+@permission_required(*OVERVIEW_PERMS)
+def overview(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    offers = list(selectors.offers_overview()) if has_any_perm(user, OFFER_PERMS) else []
+    activities = list(selectors.activities_overview()) if has_any_perm(user, ACTIVITY_PERMS) else []
+    views = selectors.views_by_tier([item.pk for item in [*offers, *activities]])
+    for item in [*offers, *activities]:
+        item.views_by_tier = views.get(item.pk, [])
+    return render(
+        request,
+        "community/participation/admin/overview.html",
+        {"offers": offers, "activities": activities},
+    )
+
+
+@permission_required(*OFFER_PERMS)
+def offer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    offer = get_object_or_404(OfferPage, pk=pk)
+    can_view_claims = request.user.has_perm(PERM_VIEW_CLAIMS)
+    context = {
+        "offer": offer,
+        "views": selectors.views_by_tier([offer.pk]).get(offer.pk, []),
+        "pool": selectors.pool_counts(offer),
+        "stock": selectors.offer_stock(offer),
+        "can_view_claims": can_view_claims,
+        "can_upload": request.user.has_perm(PERM_ADD_CODES)
+        and offer.code_mode == OfferPage.CodeMode.POOL,
+        "page": _page(request, selectors.offer_claims(offer)) if can_view_claims else None,
+        "form": CodeUploadForm(),
+    }
+    return render(request, "community/participation/admin/offer_detail.html", context)
+
+
+@permission_required(PERM_ADD_CODES)
+@require_POST
+def offer_codes_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    offer = get_object_or_404(OfferPage, pk=pk)
+    form = CodeUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for error in form.errors.get("__all__", []) or [_("券码格式不正确。")]:
+            messages.error(request, error)
+        return redirect("participation_admin:offer", pk=offer.pk)
+    try:
+        result = services.offer_codes_add(
+            offer=offer, codes=form.cleaned_data["parsed"], actor=request.user,
+            ip=client_ip(request),
+        )  # fmt: skip
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            _("已添加 %(added)s 个券码，跳过重复 %(dup)s 个；券码池共 %(total)s 个。")
+            % {"added": result.added, "dup": result.duplicates, "total": result.total},
+        )
+    return redirect("participation_admin:offer", pk=offer.pk)
+
+
+def _local(value) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _member_cells(member) -> list:
+    return [member.display_name or member.weibo_screen_name, member.membership_number or "",
+            member.weibo_screen_name, member.tier.name if member.tier else ""]  # fmt: skip
+
+
+@permission_required(PERM_VIEW_CLAIMS)
+def offer_claims_export(request: HttpRequest, pk: int) -> HttpResponse:
+    offer = get_object_or_404(OfferPage, pk=pk)
+    header = [_("会员"), _("会员卡号"), _("微博昵称"), _("等级"), _("券码"), _("消耗积分"),
+              _("领取时间")]  # fmt: skip
+    rows = (
+        [*_member_cells(claim.member), claim.code, claim.points_spent, _local(claim.created_at)]
+        for claim in selectors.offer_claims(offer).iterator(chunk_size=2000)
+    )
+    return csv_response(f"offer-{offer.pk}-claims.csv", header, rows)
+
+
+@permission_required(*ACTIVITY_PERMS)
+def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    activity = get_object_or_404(ActivityPage, pk=pk)
+    can_view = has_any_perm(request.user, (PERM_VIEW_REGISTRATIONS, PERM_CHECKIN))
+    context = {
+        "activity": activity,
+        "counts": selectors.registration_counts(activity),
+        "views": selectors.views_by_tier([activity.pk]).get(activity.pk, []),
+        "can_view": can_view,
+        "can_checkin": request.user.has_perm(PERM_CHECKIN),
+        "can_rotate": request.user.has_perm(PERM_ROTATE_CODE),
+        "checkin_code": selectors.current_checkin_code(activity),
+        "rotate_form": RotateCodeForm(),
+        "page": _page(request, selectors.activity_registrations(activity)) if can_view else None,
+    }
+    return render(request, "community/participation/admin/activity_detail.html", context)
+
+
+@permission_required(PERM_CHECKIN)
+@require_POST
+def registration_checkin(request: HttpRequest, pk: int) -> HttpResponse:
+    registration = get_object_or_404(Registration.objects.select_related("member"), pk=pk)
+    try:
+        _registration, first = services.registration_checkin(
+            registration=registration, method=Registration.CheckinMethod.STAFF,
+            actor=request.user, ip=client_ip(request),
+        )  # fmt: skip
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        name = str(registration.member)
+        if first:
+            messages.success(request, _("%(name)s 已签到。") % {"name": name})
+        else:
+            messages.info(request, _("%(name)s 之前已经签到过了。") % {"name": name})
+    return redirect("participation_admin:activity", pk=registration.activity_id)
+
+
+@permission_required(PERM_ROTATE_CODE)
+@require_POST
+def checkin_code_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    activity = get_object_or_404(ActivityPage, pk=pk)
+    form = RotateCodeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("有效时长须为 1 到 72 小时。"))
+        return redirect("participation_admin:activity", pk=activity.pk)
+    services.checkin_code_rotate(
+        activity=activity, actor=request.user, ip=client_ip(request),
+        valid_for=timedelta(hours=form.cleaned_data["hours"]),
+    )  # fmt: skip
+    messages.success(request, _("已生成新的签到码，之前的签到码已失效。"))
+    return redirect("participation_admin:activity", pk=activity.pk)
+
+
+@permission_required(PERM_VIEW_REGISTRATIONS)
+def registrations_export(request: HttpRequest, pk: int) -> HttpResponse:
+    activity = get_object_or_404(ActivityPage, pk=pk)
+    header = [_("会员"), _("会员卡号"), _("微博昵称"), _("等级"), _("状态"), _("候补位置"),
+              _("报名时间"), _("签到时间"), _("签到方式")]  # fmt: skip
+    rows = (
+        [*_member_cells(reg.member), reg.get_state_display(),
+         reg.position if reg.state == Registration.State.WAITLISTED else "",
+         _local(reg.created_at), _local(reg.attended_at), reg.get_checkin_method_display()]
+        for reg in selectors.activity_registrations(activity).iterator(chunk_size=2000)
+    )  # fmt: skip
+    return csv_response(f"activity-{activity.pk}-registrations.csv", header, rows)

@@ -1,0 +1,361 @@
+"""Reads of taking part: the panels on an item page, the member's own lists, staff counts.
+
+A member's codes are read only by ``offer_panel`` (for that member, when the gate says FULL)
+and ``member_claims`` (the member's own list). Listings use a fixed number of queries whatever
+the number of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from community import gate
+from community.models import (
+    ActivityCheckinCode,
+    ActivityPage,
+    ActivitySeats,
+    ItemViewCount,
+    OfferClaim,
+    OfferCode,
+    OfferInventory,
+    OfferPage,
+    Registration,
+)
+from community.participation import services
+from members.models import Member, Tier
+from members.selectors import ViewerStatus
+
+VIEWER_KIND_LABELS = {
+    "outsider": gettext_lazy("访客"),
+    "applicant": gettext_lazy("申请者"),
+    "member": gettext_lazy("无等级会员"),
+    "suspended": gettext_lazy("已暂停"),
+    "left": gettext_lazy("已退出"),
+}
+
+
+def _window_state(now: datetime, opens: datetime | None, closes: datetime | None) -> str:
+    if opens is not None and now < opens:
+        return "upcoming"
+    if closes is not None and now >= closes:
+        return "closed"
+    return "open"
+
+
+# --- item pages ---------------------------------------------------------------------------------
+
+
+@dataclass
+class OfferPanel:
+    offer: OfferPage
+    window: str
+    total: int
+    remaining: int
+    claims: list[OfferClaim] = field(default_factory=list)  # the viewer's own, with codes
+    can_claim: bool = False
+    reason: str = ""  # why the viewer cannot claim, when they cannot
+
+
+def offer_stock(offer: OfferPage) -> tuple[int, int]:
+    inventory = OfferInventory.objects.filter(offer=offer).first()
+    claimed = inventory.claimed if inventory else 0
+    if offer.code_mode == OfferPage.CodeMode.POOL:
+        total = inventory.total if inventory else OfferCode.objects.filter(offer=offer).count()
+    else:
+        total = max(offer.total_stock, claimed)
+    return total, max(total - claimed, 0)
+
+
+def offer_panel(*, offer: OfferPage, viewer: ViewerStatus, decision: gate.Decision) -> OfferPanel:
+    """What the claim box shows. Precondition: ``decision`` is FULL for this viewer."""
+    assert decision.full
+    now = timezone.now()
+    total, remaining = offer_stock(offer)
+    panel = OfferPanel(offer, _window_state(now, offer.valid_from, offer.valid_until),
+                       total, remaining)  # fmt: skip
+    member = viewer.member
+    if not viewer.is_member or member is None:
+        panel.reason = _("只有正式会员可以领取。")
+        return panel
+    panel.claims = list(
+        OfferClaim.objects.filter(offer=offer, member=member).order_by("created_at", "id")
+    )
+    limit = offer.per_member_limit
+    if panel.window == "upcoming":
+        panel.reason = _("尚未开始领取。")
+    elif panel.window == "closed":
+        panel.reason = str(services.OutsideClaimWindow.default_message)
+    elif limit and len(panel.claims) >= limit:
+        panel.reason = str(services.ClaimLimitReached.default_message)
+    elif remaining <= 0:
+        panel.reason = str(services.SoldOut.default_message)
+    elif offer.points_price > 0 and services.points_spender() is None:
+        panel.reason = str(services.PointsNotYetAvailable.default_message)
+    else:
+        panel.can_claim = True
+    return panel
+
+
+@dataclass
+class ActivityPanel:
+    activity: ActivityPage
+    window: str
+    capacity: int
+    free: int
+    waitlist: int
+    registration: Registration | None = None
+    position: int | None = None
+    can_register: bool = False
+    can_cancel: bool = False
+    can_checkin: bool = False
+    deadline: datetime | None = None
+    reason: str = ""
+
+
+def waitlist_position(registration: Registration) -> int | None:
+    """1-based place on the waiting list (in promotion order), None when not waiting."""
+    if registration.state != Registration.State.WAITLISTED:
+        return None
+    return _waiting(registration.activity_id).filter(id__lte=registration.pk).count()
+
+
+def _waiting(activity_id):
+    return Registration.objects.filter(
+        activity_id=activity_id, state=Registration.State.WAITLISTED,
+        member__state=Member.State.MEMBER,
+    )  # fmt: skip
+
+
+def can_cancel(registration: Registration, activity: ActivityPage, now: datetime) -> bool:
+    if registration.state == Registration.State.WAITLISTED:
+        return True
+    if registration.state != Registration.State.REGISTERED:
+        return False
+    deadline = services.cancellation_deadline(activity)
+    return deadline is None or now < deadline
+
+
+def activity_panel(
+    *, activity: ActivityPage, viewer: ViewerStatus, decision: gate.Decision
+) -> ActivityPanel:
+    """What the registration box shows. Precondition: ``decision`` is FULL for this viewer."""
+    assert decision.full
+    now = timezone.now()
+    seats = ActivitySeats.objects.filter(activity=activity).first()
+    capacity = seats.capacity if seats else activity.capacity
+    taken = seats.taken if seats else 0
+    panel = ActivityPanel(
+        activity,
+        _window_state(now, activity.registration_opens_at,
+                      services.registration_closes(activity)),
+        capacity, max(capacity - taken, 0), _waiting(activity.pk).count(),
+        deadline=services.cancellation_deadline(activity),
+    )  # fmt: skip
+    member = viewer.member
+    if not viewer.is_member or member is None:
+        panel.reason = _("只有正式会员可以报名。")
+        return panel
+    panel.registration = (
+        Registration.objects.filter(activity=activity, member=member)
+        .exclude(state=Registration.State.CANCELLED)
+        .first()
+    )
+    if panel.registration is not None:
+        panel.position = waitlist_position(panel.registration)
+        panel.can_cancel = can_cancel(panel.registration, activity, now)
+        panel.can_checkin = (
+            panel.registration.state == Registration.State.REGISTERED
+            and ActivityCheckinCode.objects.filter(
+                activity=activity, valid_from__lte=now, valid_until__gt=now
+            ).exists()
+        )
+    elif panel.window == "upcoming":
+        panel.reason = _("报名尚未开始。")
+    elif panel.window == "closed":
+        panel.reason = str(services.OutsideRegistrationWindow.default_message)
+    else:
+        panel.can_register = True
+    return panel
+
+
+# --- the member's own lists ---------------------------------------------------------------------
+
+
+def member_claims(member: Member):
+    """The member's claims, newest first, with their offers: two queries whatever the count."""
+    return (
+        OfferClaim.objects.filter(member=member)
+        .select_related("offer")
+        .order_by("-created_at", "-id")
+    )
+
+
+def _position_subquery():
+    waiting_before = (
+        Registration.objects.filter(
+            activity=OuterRef("activity"), state=Registration.State.WAITLISTED,
+            member__state=Member.State.MEMBER, id__lte=OuterRef("id"),
+        )
+        .order_by()
+        .values("activity")
+        .annotate(n=Count("id"))
+        .values("n")
+    )  # fmt: skip
+    return Subquery(waiting_before, output_field=IntegerField())
+
+
+def member_registrations(member: Member) -> list[Registration]:
+    """The member's registrations (cancelled ones too), with waitlist position and whether
+    each can still be cancelled; one query whatever the count."""
+    now = timezone.now()
+    registrations = list(
+        Registration.objects.filter(member=member)
+        .select_related("activity")
+        .annotate(position=_position_subquery())
+        .order_by("-created_at", "-id")
+    )
+    for registration in registrations:
+        if registration.state != Registration.State.WAITLISTED:
+            registration.position = None
+        registration.cancellable = can_cancel(registration, registration.activity, now)
+    return registrations
+
+
+# --- staff --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TierCount:
+    label: str
+    count: int
+
+
+def views_by_tier(page_ids: list[int]) -> dict[int, list[TierCount]]:
+    """Views per item, split by tier (ordered by rank) and then by kind of non-member viewer."""
+    rows = (
+        ItemViewCount.objects.filter(page_id__in=page_ids)
+        .values("page_id", "tier_code")
+        .annotate(n=Sum("count"))
+    )
+    tiers = {tier.code: tier for tier in Tier.objects.all()}
+    kinds = list(VIEWER_KIND_LABELS)
+    result: dict[int, list[tuple]] = {}
+    for row in rows:
+        code = row["tier_code"]
+        tier = tiers.get(code)
+        if tier is not None:
+            order, label = (0, tier.rank, ""), tier.name
+        else:
+            order = (1, kinds.index(code) if code in kinds else len(kinds), code)
+            label = str(VIEWER_KIND_LABELS.get(code, code))
+        result.setdefault(row["page_id"], []).append((order, label, row["n"]))
+    return {
+        page_id: [TierCount(label, n) for _o, label, n in sorted(entries, key=lambda e: e[0])]
+        for page_id, entries in result.items()
+    }
+
+
+def _views_total():
+    total = (
+        ItemViewCount.objects.filter(page=OuterRef("pk"))
+        .order_by()
+        .values("page")
+        .annotate(n=Sum("count"))
+        .values("n")
+    )
+    return Coalesce(Subquery(total, output_field=IntegerField()), Value(0))
+
+
+def offers_overview():
+    claims = (
+        OfferClaim.objects.filter(offer=OuterRef("pk"))
+        .order_by()
+        .values("offer")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return (
+        OfferPage.objects.select_related("inventory")
+        .annotate(
+            claim_count=Coalesce(Subquery(claims, output_field=IntegerField()), Value(0)),
+            view_count=_views_total(),
+        )
+        .order_by("-first_published_at", "-pk")
+    )
+
+
+def activities_overview():
+    def count(state: str) -> Count:
+        return Count("registrations", filter=Q(registrations__state=state))
+
+    states = Registration.State
+    return (
+        ActivityPage.objects.select_related("seats")
+        .annotate(
+            registered_count=count(states.REGISTERED),
+            waitlisted_count=count(states.WAITLISTED),
+            attended_count=count(states.ATTENDED),
+            cancelled_count=count(states.CANCELLED),
+            view_count=_views_total(),
+        )
+        .order_by("-first_published_at", "-pk")
+    )
+
+
+def offer_claims(offer: OfferPage):
+    return (
+        OfferClaim.objects.filter(offer=offer)
+        .select_related("member", "member__tier")
+        .order_by("created_at", "id")
+    )
+
+
+def pool_counts(offer: OfferPage) -> dict[str, int]:
+    counts = OfferCode.objects.filter(offer=offer).aggregate(
+        total=Count("id"), free=Count("id", filter=Q(claimed_by__isnull=True))
+    )
+    return {"total": counts["total"], "free": counts["free"],
+            "claimed": counts["total"] - counts["free"]}  # fmt: skip
+
+
+def registration_counts(activity: ActivityPage) -> dict[str, int]:
+    counts = dict.fromkeys(Registration.State.values, 0)
+    rows = activity.registrations.order_by().values("state").annotate(n=Count("id"))
+    counts.update({row["state"]: row["n"] for row in rows})
+    return counts
+
+
+def activity_registrations(activity: ActivityPage):
+    """Everyone who registered: seat holders first, then the waiting list in order."""
+    return (
+        Registration.objects.filter(activity=activity)
+        .select_related("member", "member__tier", "checked_in_by")
+        .annotate(
+            position=_position_subquery(),
+            state_order=Case(
+                When(state__in=[Registration.State.REGISTERED, Registration.State.ATTENDED],
+                     then=Value(0)),
+                When(state=Registration.State.WAITLISTED, then=Value(1)),
+                default=Value(2),
+            ),
+        )
+        .order_by("state_order", "id")
+    )  # fmt: skip
+
+
+def current_checkin_code(activity: ActivityPage) -> ActivityCheckinCode | None:
+    now = timezone.now()
+    return (
+        ActivityCheckinCode.objects.filter(
+            activity=activity, valid_from__lte=now, valid_until__gt=now
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )

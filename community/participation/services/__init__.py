@@ -1,0 +1,59 @@
+"""Writes of taking part: offer claims, code pools, registrations, check-in, view counts.
+
+Each public function is one transaction. Locks are always taken in this order (see
+``community.models_participation``): the member row, then the item's ``OfferInventory`` or
+``ActivitySeats`` row, then code or registration rows, then (when points are charged) loyalty's
+own rows. Availability is checked only after the lock is held. Every refusal is a
+``DomainError`` raised before anything was written, so a refused request changes nothing.
+Real-time events go out after commit (``publish_on_commit``).
+"""
+
+from community.participation.services.activities import (
+    activity_checkin_with_code,
+    activity_register,
+    activity_seats_sync,
+    attendance_recorded,
+    cancellation_deadline,
+    checkin_code_rotate,
+    registration_cancel,
+    registration_checkin,
+    registration_closes,
+)
+from community.participation.services.errors import (
+    AccountStateNotAllowed,
+    AlreadyRegistered,
+    CancellationClosed,
+    CheckinCodeInvalid,
+    ClaimLimitReached,
+    IdempotencyConflict,
+    InvalidCodes,
+    NotCancellable,
+    NotRegistered,
+    OfferNotReady,
+    OutsideClaimWindow,
+    OutsideRegistrationWindow,
+    PointsNotYetAvailable,
+    SoldOut,
+    TierTooLow,
+)
+from community.participation.services.item_views import item_view_record, viewer_tier_code
+from community.participation.services.offers import (
+    CodeUpload,
+    offer_claim,
+    offer_codes_add,
+    offer_inventory_sync,
+    parse_codes,
+    points_spender,
+)
+from core.errors import PermissionDenied
+
+__all__ = [
+    "AccountStateNotAllowed", "AlreadyRegistered", "CancellationClosed", "CheckinCodeInvalid",
+    "ClaimLimitReached", "CodeUpload", "IdempotencyConflict", "InvalidCodes", "NotCancellable",
+    "NotRegistered", "OfferNotReady", "OutsideClaimWindow", "OutsideRegistrationWindow",
+    "PermissionDenied", "PointsNotYetAvailable", "SoldOut", "TierTooLow",
+    "activity_checkin_with_code", "activity_register", "activity_seats_sync",
+    "attendance_recorded", "cancellation_deadline", "checkin_code_rotate", "item_view_record",
+    "offer_claim", "offer_codes_add", "offer_inventory_sync", "parse_codes", "points_spender",
+    "registration_cancel", "registration_checkin", "registration_closes", "viewer_tier_code",
+]  # fmt: skip

@@ -1,0 +1,258 @@
+"""Registrations, the waiting list, cancellation and check-in.
+
+Lock order: member row → ``ActivitySeats`` → ``Registration`` rows. The seat row serialises
+every change of an activity's registrations, so ``taken`` always equals the number of
+registered and attended members, and registration ids are drawn in queue order.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from community import gate
+from community.models import ActivityCheckinCode, ActivityPage, ActivitySeats, Registration
+from community.participation.services.access import in_window, lock_member, require_full_access
+from community.participation.services.errors import (
+    AccountStateNotAllowed,
+    AlreadyRegistered,
+    CancellationClosed,
+    CheckinCodeInvalid,
+    NotCancellable,
+    NotRegistered,
+    OutsideRegistrationWindow,
+    TierTooLow,
+)
+from core.audit import audit_record
+from core.errors import PermissionDenied
+from core.events import publish_on_commit, user_group
+from core.notifications import notify_staff
+from members.models import Member
+from members.selectors import ViewerStatus
+
+CHECKIN_CODE_ALPHABET = "0123456789"
+CHECKIN_CODE_LENGTH = 6
+
+
+def _promote_waitlisted(seats: ActivitySeats, activity: ActivityPage, now: datetime) -> int:
+    """Fill free seats from the waiting list, first come first served. Seats row is locked."""
+    free = seats.capacity - seats.taken
+    if free <= 0:
+        return 0
+    waiting = list(
+        Registration.objects.select_for_update(of=("self",))
+        .select_related("member")
+        .filter(activity=activity, state=Registration.State.WAITLISTED,
+                member__state=Member.State.MEMBER)
+        .order_by("id")[:free]
+    )  # fmt: skip
+    for registration in waiting:
+        registration.state = Registration.State.REGISTERED
+        registration.promoted_at = now
+        registration.save(update_fields=["state", "promoted_at"])
+        _notify_promoted(registration, activity)
+    if waiting:
+        ActivitySeats.objects.filter(pk=seats.pk).update(taken=F("taken") + len(waiting))
+        seats.taken += len(waiting)
+    return len(waiting)
+
+
+def _notify_promoted(registration: Registration, activity: ActivityPage) -> None:
+    member = registration.member
+    payload = {"kind": "waitlist_promoted", "activity": activity.pk,
+               "registration": registration.pk}  # fmt: skip
+    viewer = ViewerStatus(member.state, tier=member.tier, member=member)
+    if gate.decide(viewer, activity, gate.Surface.NOTIFICATION).full:
+        payload |= {"title": activity.title, "url": activity.url}
+    publish_on_commit(user_group(member.user_id), payload)
+
+
+def _lock_seats(activity: ActivityPage, now: datetime) -> ActivitySeats:
+    """Create the activity's seat row if missing, lock it, follow the page's capacity (never
+    below the seats already taken) and promote waiting members into any new seats."""
+    ActivitySeats.objects.bulk_create(
+        [ActivitySeats(activity=activity, capacity=activity.capacity, taken=0)],
+        ignore_conflicts=True,
+    )
+    seats = ActivitySeats.objects.select_for_update().get(activity=activity)
+    capacity = max(activity.capacity, seats.taken)
+    if capacity != seats.capacity:
+        seats.capacity = capacity
+        seats.save(update_fields=["capacity"])
+    _promote_waitlisted(seats, activity, now)
+    return seats
+
+
+def activity_seats_sync(*, activity: ActivityPage) -> ActivitySeats:
+    """Follow a changed capacity (called when staff publish the activity)."""
+    with transaction.atomic():
+        return _lock_seats(activity, timezone.now())
+
+
+def registration_closes(activity: ActivityPage) -> datetime | None:
+    return activity.registration_closes_at or activity.starts_at
+
+
+def activity_register(*, activity: ActivityPage, member: Member) -> Registration:
+    """Hold a seat for ``member`` or, when all are taken, put them on the waiting list."""
+    now = timezone.now()
+    with transaction.atomic():
+        member = lock_member(member)
+        require_full_access(member, activity, TierTooLow(_("等级不够，无法报名这个活动。")))
+        if not in_window(now, activity.registration_opens_at, registration_closes(activity)):
+            raise OutsideRegistrationWindow
+        seats = _lock_seats(activity, now)
+        open_states = (Registration.State.REGISTERED, Registration.State.WAITLISTED,
+                       Registration.State.ATTENDED)  # fmt: skip
+        if Registration.objects.filter(
+            activity=activity, member=member, state__in=open_states
+        ).exists():
+            raise AlreadyRegistered
+        if seats.taken < seats.capacity:
+            state = Registration.State.REGISTERED
+            ActivitySeats.objects.filter(pk=seats.pk).update(taken=F("taken") + 1)
+        else:
+            state = Registration.State.WAITLISTED
+        notify_staff(counter="registrations")
+        return Registration.objects.create(
+            activity=activity, member=member, state=state, created_at=now
+        )
+
+
+def cancellation_deadline(activity: ActivityPage) -> datetime | None:
+    """Seats may be given back until this moment: the page's deadline, else the start."""
+    return activity.cancellation_deadline or activity.starts_at
+
+
+def registration_cancel(*, registration: Registration, member: Member) -> Registration:
+    """Cancel the member's own registration; a freed seat goes to the first waiting member.
+
+    Leaving the waiting list is always possible; giving back a seat only before the
+    cancellation deadline.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        member = lock_member(member)
+        if registration.member_id != member.pk:
+            raise PermissionDenied
+        activity = ActivityPage.objects.get(pk=registration.activity_id)
+        seats = _lock_seats(activity, now)
+        registration = Registration.objects.select_for_update().get(pk=registration.pk)
+        if registration.state == Registration.State.CANCELLED:
+            return registration
+        if registration.state == Registration.State.ATTENDED:
+            raise NotCancellable
+        held_seat = registration.state == Registration.State.REGISTERED
+        deadline = cancellation_deadline(activity)
+        if held_seat and deadline is not None and now >= deadline:
+            raise CancellationClosed
+        registration.state = Registration.State.CANCELLED
+        registration.cancelled_at = now
+        registration.save(update_fields=["state", "cancelled_at"])
+        if held_seat:
+            ActivitySeats.objects.filter(pk=seats.pk).update(taken=F("taken") - 1)
+            seats.taken -= 1
+            _promote_waitlisted(seats, activity, now)
+    return registration
+
+
+def attendance_recorded(registration: Registration) -> None:
+    """Hook point: a member attended an activity (called once per registration, in the
+    check-in transaction). Loyalty points for attending will be wired here; for now it only
+    tells the member's browser after commit."""
+    publish_on_commit(
+        user_group(registration.member.user_id),
+        {"kind": "activity_attended", "activity": registration.activity_id,
+         "registration": registration.pk},
+    )  # fmt: skip
+
+
+def registration_checkin(
+    *, registration: Registration, method: str, actor=None, ip: str | None = None
+) -> tuple[Registration, bool]:
+    """Record attendance once: (registration, True) the first time, (registration, False) for
+    a repeat, which writes nothing. Only a registration holding a seat can be checked in."""
+    now = timezone.now()
+    with transaction.atomic():
+        registration = (
+            Registration.objects.select_for_update(of=("self",))
+            .select_related("member")
+            .get(pk=registration.pk)
+        )
+        if registration.state == Registration.State.ATTENDED:
+            return registration, False
+        if registration.state != Registration.State.REGISTERED:
+            raise NotRegistered
+        registration.state = Registration.State.ATTENDED
+        registration.attended_at = now
+        registration.checkin_method = method
+        registration.checked_in_by = actor if getattr(actor, "pk", None) else None
+        registration.save(update_fields=["state", "attended_at", "checkin_method",
+                                         "checked_in_by"])  # fmt: skip
+        audit_record(
+            action="activity.attended", actor=actor, target=registration, ip=ip,
+            rule="" if getattr(actor, "pk", None) else "checkin_code",
+            before={"state": Registration.State.REGISTERED},
+            after={"state": Registration.State.ATTENDED, "method": method,
+                   "member": registration.member_id, "activity": registration.activity_id},
+        )  # fmt: skip
+        attendance_recorded(registration)
+    return registration, True
+
+
+def activity_checkin_with_code(
+    *, activity: ActivityPage, member: Member, code: str, ip: str | None = None
+) -> tuple[Registration, bool]:
+    """A member checks in by entering the code shown at the event."""
+    now = timezone.now()
+    if member.state != Member.State.MEMBER:
+        raise AccountStateNotAllowed
+    entered = "".join((code or "").split()).upper()
+    valid = ActivityCheckinCode.objects.filter(
+        activity=activity, code=entered, valid_from__lte=now, valid_until__gt=now
+    ).exists()
+    if not entered or not valid:
+        raise CheckinCodeInvalid
+    registration = (
+        Registration.objects.filter(activity=activity, member=member)
+        .exclude(state=Registration.State.CANCELLED)
+        .first()
+    )
+    if registration is None:
+        raise NotRegistered
+    return registration_checkin(
+        registration=registration, method=Registration.CheckinMethod.CODE, ip=ip
+    )
+
+
+def checkin_code_rotate(
+    *, activity: ActivityPage, actor, valid_for: timedelta, ip: str | None = None
+) -> ActivityCheckinCode:
+    """Issue a new check-in code and end every earlier one now."""
+    now = timezone.now()
+    with transaction.atomic():
+        ActivityCheckinCode.objects.filter(activity=activity, valid_until__gt=now).update(
+            valid_until=now
+        )
+        used = set(
+            ActivityCheckinCode.objects.filter(activity=activity).values_list("code", flat=True)
+        )
+        code = ""
+        while not code or code in used:
+            code = "".join(
+                secrets.choice(CHECKIN_CODE_ALPHABET) for _i in range(CHECKIN_CODE_LENGTH)
+            )
+        checkin_code = ActivityCheckinCode.objects.create(
+            activity=activity, code=code, valid_from=now, valid_until=now + valid_for,
+            created_by=actor, created_at=now,
+        )  # fmt: skip
+        audit_record(
+            action="activity.checkin_code_rotated", actor=actor, target=activity, ip=ip,
+            after={"valid_until": checkin_code.valid_until.isoformat()},
+        )  # fmt: skip
+    return checkin_code

@@ -1,0 +1,83 @@
+"""Refusals of taking part: each raised before anything was written, each with a clear,
+translated message for the member."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import DomainError
+
+
+class AccountStateNotAllowed(DomainError):
+    code = "account_state"
+    default_message = _("账户状态不允许此操作：只有正式会员可以参与。")
+
+
+class TierTooLow(DomainError):
+    code = "tier_too_low"
+    default_message = _("等级不够，暂时无法参与。")
+
+
+class OutsideClaimWindow(DomainError):
+    code = "claim_window"
+    default_message = _("不在领取时间内。")
+
+
+class SoldOut(DomainError):
+    code = "sold_out"
+    default_message = _("已领完。")
+
+
+class ClaimLimitReached(DomainError):
+    code = "claim_limit"
+    default_message = _("已达领取上限。")
+
+
+class OfferNotReady(DomainError):
+    code = "offer_not_ready"
+    default_message = _("这个优惠的券码还没有准备好。")
+
+
+class PointsNotYetAvailable(DomainError):
+    code = "points_not_available"
+    default_message = _("积分兑换即将开放。")
+
+
+class IdempotencyConflict(DomainError):
+    code = "idempotency_conflict"
+    default_message = _("这次提交已经处理过了，请刷新页面后重试。")
+
+
+class InvalidCodes(DomainError):
+    code = "invalid_codes"
+    default_message = _("券码格式不正确。")
+
+
+class OutsideRegistrationWindow(DomainError):
+    code = "registration_window"
+    default_message = _("不在报名时间内。")
+
+
+class AlreadyRegistered(DomainError):
+    code = "already_registered"
+    default_message = _("您已经报名了这个活动。")
+
+
+class CancellationClosed(DomainError):
+    code = "cancellation_closed"
+    default_message = _("已过取消截止时间，无法取消报名。")
+
+
+class NotCancellable(DomainError):
+    code = "not_cancellable"
+    default_message = _("已签到的报名不能取消。")
+
+
+class NotRegistered(DomainError):
+    code = "not_registered"
+    default_message = _("您没有有效的报名，无法签到。")
+
+
+class CheckinCodeInvalid(DomainError):
+    code = "checkin_code_invalid"
+    default_message = _("签到码错误或已过期。")

@@ -1,0 +1,198 @@
+"""Offer claims and code pools.
+
+Lock order: member row → ``OfferInventory`` → ``OfferCode`` rows → loyalty's own rows.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from community.models import OfferClaim, OfferCode, OfferInventory, OfferPage
+from community.participation.services.access import in_window, lock_member, require_full_access
+from community.participation.services.errors import (
+    ClaimLimitReached,
+    IdempotencyConflict,
+    InvalidCodes,
+    OfferNotReady,
+    OutsideClaimWindow,
+    PointsNotYetAvailable,
+    SoldOut,
+    TierTooLow,
+)
+from core.audit import audit_record
+from core.notifications import notify_staff
+from members.models import Member
+
+MAX_CODE_LENGTH = 64
+MAX_CODES_PER_UPLOAD = 20_000
+
+
+def _inventory_total(offer: OfferPage, claimed: int) -> int:
+    if offer.code_mode == OfferPage.CodeMode.POOL:
+        return OfferCode.objects.filter(offer=offer).count()
+    return max(offer.total_stock, claimed)  # lowering the stock never un-claims anything
+
+
+def _lock_inventory(offer: OfferPage) -> OfferInventory:
+    """Create the offer's inventory row if missing, lock it and bring ``total`` up to date."""
+    OfferInventory.objects.bulk_create(
+        [OfferInventory(offer=offer, total=0, claimed=0)], ignore_conflicts=True
+    )
+    inventory = OfferInventory.objects.select_for_update().get(offer=offer)
+    total = _inventory_total(offer, inventory.claimed)
+    if total != inventory.total:
+        inventory.total = total
+        inventory.save(update_fields=["total"])
+    return inventory
+
+
+def offer_inventory_sync(*, offer: OfferPage) -> OfferInventory:
+    """Follow a changed stock or pool size (called when staff publish the offer)."""
+    with transaction.atomic():
+        return _lock_inventory(offer)
+
+
+def points_spender() -> Callable | None:
+    """``loyalty.services.points_spend_for_offer`` once loyalty provides it, else None.
+
+    Looked up at call time so that offers with a points price start working the moment the
+    loyalty app ships the function, without a change here. Its contract::
+
+        points_spend_for_offer(*, member, offer, claim, points, idempotency_key)
+
+    It runs inside the claim's transaction, after the member and inventory rows are locked and
+    the claim row is written; it may lock only loyalty's own rows, and refuses by raising a
+    ``DomainError`` (for example insufficient points), which rolls the whole claim back.
+    """
+    if importlib.util.find_spec("loyalty.services") is None:
+        return None
+    return getattr(importlib.import_module("loyalty.services"), "points_spend_for_offer", None)
+
+
+def offer_claim(*, offer: OfferPage, member: Member, idempotency_key: str) -> OfferClaim:
+    """Give ``member`` one code of ``offer``; replaying the same key returns the same claim.
+
+    Checks, in this order, each raising before any write: account state, the gate (tier and
+    early access), the claim window, points availability, the per-member limit and the stock.
+    The limit and the stock are counted under the inventory lock, so concurrent claims cannot
+    exceed either; the pool code is taken with ``SKIP LOCKED`` and is unique per claim.
+    """
+    key = (idempotency_key or "").strip()[:64]
+    if not key:
+        raise IdempotencyConflict
+    now = timezone.now()
+    with transaction.atomic():
+        member = lock_member(member)
+        existing = OfferClaim.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            if existing.member_id == member.pk and existing.offer_id == offer.pk:
+                return existing
+            raise IdempotencyConflict
+        require_full_access(member, offer, TierTooLow(_("等级不够，无法领取这个优惠。")))
+        if not in_window(now, offer.valid_from, offer.valid_until):
+            raise OutsideClaimWindow
+        spend = None
+        if offer.points_price > 0:
+            spend = points_spender()
+            if spend is None:
+                raise PointsNotYetAvailable
+        if offer.code_mode == OfferPage.CodeMode.SHARED and not offer.shared_code.strip():
+            raise OfferNotReady
+
+        inventory = _lock_inventory(offer)
+        if offer.per_member_limit:  # 0 means no per-member limit
+            mine = OfferClaim.objects.filter(offer=offer, member=member).count()
+            if mine >= offer.per_member_limit:
+                raise ClaimLimitReached
+        if inventory.claimed >= inventory.total:
+            raise SoldOut
+
+        pool_code = None
+        if offer.code_mode == OfferPage.CodeMode.POOL:
+            pool_code = (
+                OfferCode.objects.select_for_update(skip_locked=True)
+                .filter(offer=offer, claimed_by__isnull=True)
+                .order_by("id")
+                .first()
+            )
+            if pool_code is None:
+                raise SoldOut
+            pool_code.claimed_by, pool_code.claimed_at = member, now
+            pool_code.save(update_fields=["claimed_by", "claimed_at"])
+            code = pool_code.code
+        else:
+            code = offer.shared_code.strip()
+        claim = OfferClaim.objects.create(
+            offer=offer, member=member, pool_code=pool_code, code=code,
+            points_spent=offer.points_price, idempotency_key=key, created_at=now,
+        )  # fmt: skip
+        OfferInventory.objects.filter(pk=inventory.pk).update(claimed=F("claimed") + 1)
+        notify_staff(counter="claims")
+        if spend is not None:
+            spend(member=member, offer=offer, claim=claim, points=offer.points_price,
+                  idempotency_key=f"offer-claim:{key}")  # fmt: skip
+    return claim
+
+
+@dataclass(frozen=True)
+class CodeUpload:
+    added: int
+    duplicates: int
+    total: int
+
+
+CSV_HEADERS = {"code", "codes", "coupon_code", "券码"}
+
+
+def parse_codes(text: str) -> list[str]:
+    """Codes from a textarea or a CSV file: one per line, first column; blanks and a header
+    row (``code`` or ``券码``) dropped."""
+    codes: list[str] = []
+    for line in text.replace("\ufeff", "").splitlines():
+        cell = line.split(",", 1)[0].strip().strip('"').strip()
+        if cell and not (not codes and cell.lower() in CSV_HEADERS):
+            codes.append(cell)
+    return codes
+
+
+def offer_codes_add(
+    *, offer: OfferPage, codes: Iterable[str], actor, ip: str | None = None
+) -> CodeUpload:
+    """Add codes to a pool offer; codes already in the pool are skipped, never duplicated."""
+    if offer.code_mode != OfferPage.CodeMode.POOL:
+        raise InvalidCodes(_("统一券码的优惠不使用券码池。"))
+    unique = list(dict.fromkeys(code.strip() for code in codes if code and code.strip()))
+    if not unique:
+        raise InvalidCodes(_("没有找到券码：每行一个。"))
+    if len(unique) > MAX_CODES_PER_UPLOAD:
+        raise InvalidCodes(_("一次最多上传 %(n)s 个券码。") % {"n": MAX_CODES_PER_UPLOAD})
+    bad = [code for code in unique if len(code) > MAX_CODE_LENGTH or not code.isprintable()]
+    if bad:
+        raise InvalidCodes(
+            _("有 %(n)s 个券码过长或含有不可见字符，例如第一个：%(first)s")
+            % {"n": len(bad), "first": bad[0][:20]}
+        )
+    with transaction.atomic():
+        inventory = _lock_inventory(offer)
+        present = set(
+            OfferCode.objects.filter(offer=offer, code__in=unique).values_list("code", flat=True)
+        )
+        new = [code for code in unique if code not in present]
+        OfferCode.objects.bulk_create(
+            [OfferCode(offer=offer, code=code, uploaded_by=actor) for code in new], batch_size=1000
+        )
+        total = _inventory_total(offer, inventory.claimed)
+        OfferInventory.objects.filter(pk=inventory.pk).update(total=total)
+        audit_record(
+            action="offer.codes_added", actor=actor, target=offer, ip=ip,
+            after={"added": len(new), "duplicates": len(unique) - len(new), "total": total},
+        )  # fmt: skip
+    return CodeUpload(added=len(new), duplicates=len(unique) - len(new), total=total)

@@ -1,0 +1,17 @@
+"""Member-facing routes of taking part (included in the ``community`` namespace)."""
+
+from django.urls import path
+
+from community.participation import views
+
+urlpatterns = [
+    path("community/offers/<int:pk>/claim/", views.offer_claim, name="offer_claim"),
+    path("community/activities/<int:pk>/register/", views.activity_register,
+         name="activity_register"),
+    path("community/activities/<int:pk>/checkin/", views.activity_checkin,
+         name="activity_checkin"),
+    path("community/registrations/<int:pk>/cancel/", views.registration_cancel,
+         name="registration_cancel"),
+    path("community/my/offers/", views.my_offers, name="my_offers"),
+    path("community/my/activities/", views.my_activities, name="my_activities"),
+]  # fmt: skip

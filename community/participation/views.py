@@ -1,0 +1,155 @@
+"""Member actions on offers and activities, and the member's own lists. Thin by design.
+
+Every action finds the item among live pages and asks the gate first: an item the viewer may
+not see answers 404, exactly as its page would. Domain errors become a message on the item
+page; nothing was changed when one is shown.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from community import gate
+from community.models import ActivityPage, OfferPage, Registration
+from community.participation import selectors, services
+from core.errors import DomainError
+from core.ratelimit import client_ip, rate_limited
+from members.selectors import ViewerStatus, viewer_for_request
+
+ACTIONS_PER_MINUTE = 20
+CHECKIN_TRIES_PER_10_MINUTES = 10
+
+
+def _visible_item(request: HttpRequest, model, pk: int):
+    item = get_object_or_404(model.objects.live(), pk=pk)
+    viewer = viewer_for_request(request)
+    if not gate.decide(viewer, item, gate.Surface.PAGE).visible:
+        raise Http404
+    return item, viewer
+
+
+def _member_or_message(request: HttpRequest, viewer: ViewerStatus):
+    if viewer.member is None:
+        messages.error(request, str(services.AccountStateNotAllowed.default_message))
+    return viewer.member
+
+
+def _back(request: HttpRequest, item, anchor: str) -> HttpResponse:
+    return redirect(f"{item.get_url(request)}#{anchor}")
+
+
+def _too_many(request: HttpRequest, scope: str, member, limit: int, window: int) -> bool:
+    if rate_limited(request, scope, limit=limit, window=window, key=str(member.pk)):
+        messages.error(request, _("操作太频繁，请稍后再试。"))
+        return True
+    return False
+
+
+@login_required
+@require_POST
+def offer_claim(request: HttpRequest, pk: int) -> HttpResponse:
+    offer, viewer = _visible_item(request, OfferPage, pk)
+    member = _member_or_message(request, viewer)
+    if member is None or _too_many(request, "offer_claim", member, ACTIONS_PER_MINUTE, 60):
+        return _back(request, offer, "claim")
+    try:
+        services.offer_claim(
+            offer=offer, member=member, idempotency_key=request.POST.get("key", "")
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("领取成功，券码已显示在下方和“我的优惠”中。"))
+    return _back(request, offer, "claim")
+
+
+@login_required
+@require_POST
+def activity_register(request: HttpRequest, pk: int) -> HttpResponse:
+    activity, viewer = _visible_item(request, ActivityPage, pk)
+    member = _member_or_message(request, viewer)
+    if member is None or _too_many(request, "activity", member, ACTIONS_PER_MINUTE, 60):
+        return _back(request, activity, "registration")
+    try:
+        registration = services.activity_register(activity=activity, member=member)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        if registration.state == Registration.State.REGISTERED:
+            messages.success(request, _("报名成功，已为您保留名额。"))
+        else:
+            messages.success(request, _("名额已满，您已进入候补名单，有人取消时按顺序递补。"))
+    return _back(request, activity, "registration")
+
+
+@login_required
+@require_POST
+def registration_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    viewer = viewer_for_request(request)
+    if viewer.member is None:
+        raise Http404
+    registration = get_object_or_404(Registration, pk=pk, member=viewer.member)
+    if _too_many(request, "activity", viewer.member, ACTIONS_PER_MINUTE, 60):
+        return redirect("community:my_activities")
+    try:
+        services.registration_cancel(registration=registration, member=viewer.member)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("已取消报名。"))
+    next_url = request.POST.get("next")
+    if next_url == "item":
+        activity = ActivityPage.objects.live().filter(pk=registration.activity_id).first()
+        if activity is not None:
+            return _back(request, activity, "registration")
+    return redirect("community:my_activities")
+
+
+@login_required
+@require_POST
+def activity_checkin(request: HttpRequest, pk: int) -> HttpResponse:
+    activity, viewer = _visible_item(request, ActivityPage, pk)
+    member = _member_or_message(request, viewer)
+    if member is None or _too_many(request, "checkin", member, CHECKIN_TRIES_PER_10_MINUTES, 600):
+        return _back(request, activity, "registration")
+    try:
+        _registration, first = services.activity_checkin_with_code(
+            activity=activity, member=member, code=request.POST.get("code", ""),
+            ip=client_ip(request),
+        )  # fmt: skip
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("签到成功，欢迎参加！") if first else _("您已经签到过了。"))
+    return _back(request, activity, "registration")
+
+
+def _member_page(request: HttpRequest, template: str, build) -> HttpResponse:
+    viewer = viewer_for_request(request)
+    if not viewer.is_member or viewer.member is None:
+        return render(request, "community/participation/not_member.html", status=403)
+    return render(request, template, build(viewer.member))
+
+
+@never_cache
+@login_required
+def my_offers(request: HttpRequest) -> HttpResponse:
+    return _member_page(
+        request, "community/participation/my_offers.html",
+        lambda member: {"claims": selectors.member_claims(member)},
+    )  # fmt: skip
+
+
+@never_cache
+@login_required
+def my_activities(request: HttpRequest) -> HttpResponse:
+    return _member_page(
+        request, "community/participation/my_activities.html",
+        lambda member: {"registrations": selectors.member_registrations(member)},
+    )  # fmt: skip

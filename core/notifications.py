@@ -1,0 +1,105 @@
+"""Notifications: persisted per user, delivered over websockets after commit.
+
+``notify`` is called by services inside their transaction: the row commits (or rolls back) with
+the event, and the push happens only after commit. A browser that was offline catches up from
+the persisted list. Tier-wide announcements are persisted per member in bulk and pushed once per
+tier through a channel-layer group, never by looping over sockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.events import STAFF_GROUP, publish_on_commit, tier_group, user_group
+from core.models import Notification, NotificationPreference
+
+
+def _muted(user_id: int, kind: str) -> bool:
+    return NotificationPreference.objects.filter(user_id=user_id, kind=kind).exists()
+
+
+def notify(
+    *,
+    user_id: int,
+    kind: str,
+    title: str,
+    body: str = "",
+    link: str = "",
+    dedupe_key: str | None = None,
+) -> Notification | None:
+    """Persist and (after commit) push one notification; None when muted or a duplicate."""
+    if _muted(user_id, kind):
+        return None
+    with transaction.atomic():
+        if (
+            dedupe_key
+            and Notification.objects.filter(user_id=user_id, dedupe_key=dedupe_key).exists()
+        ):
+            return None
+        notification = Notification.objects.create(
+            user_id=user_id, kind=kind, title=title[:200], body=body, link=link[:500],
+            dedupe_key=dedupe_key,
+        )  # fmt: skip
+        publish_on_commit(user_group(user_id), notification.as_event())
+    return notification
+
+
+def notify_tier(
+    *,
+    tier_code: str,
+    user_ids: Iterable[int],
+    kind: str,
+    title: str,
+    body: str = "",
+    link: str = "",
+    dedupe_key: str,
+) -> int:
+    """Persist one notification per user (skipping muted and already-notified users) and push
+    a single event to the tier's group. Returns how many rows were written."""
+    user_ids = list(user_ids)
+    muted = set(
+        NotificationPreference.objects.filter(user_id__in=user_ids, kind=kind).values_list(
+            "user_id", flat=True
+        )
+    )
+    rows = [
+        Notification(user_id=uid, kind=kind, title=title[:200], body=body, link=link[:500],
+                     dedupe_key=dedupe_key)
+        for uid in user_ids if uid not in muted
+    ]  # fmt: skip
+    with transaction.atomic():
+        created = Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+        publish_on_commit(
+            tier_group(tier_code),
+            {"type": "notification", "kind": kind, "title": title, "body": body, "link": link,
+             "broadcast": dedupe_key},
+        )  # fmt: skip
+    return len(created)
+
+
+def notify_staff(*, counter: str) -> None:
+    """Tell live staff dashboards that a counter changed (they re-read the numbers)."""
+    publish_on_commit(STAFF_GROUP, {"type": "counter", "counter": counter})
+
+
+def mark_read(*, user, ids: Iterable[int] | None = None) -> int:
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=list(ids))
+    return unread.update(read_at=timezone.now())
+
+
+def set_muted(*, user, kind: str, muted: bool) -> None:
+    if kind not in Notification.Kind.values:
+        raise ValueError(kind)
+    if muted:
+        NotificationPreference.objects.get_or_create(user=user, kind=kind)
+    else:
+        NotificationPreference.objects.filter(user=user, kind=kind).delete()
+
+
+def unread_count(user) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()

@@ -1,0 +1,62 @@
+"""Business actions of the loyalty programme (one transaction per public function).
+
+Other apps use ``points_award_for_event`` (earn by rule, idempotent by natural key),
+``points_pending_approve`` / ``points_pending_cancel`` (resolve pending points of an event),
+``points_spend`` / ``points_refund`` (a points price outside the rewards catalogue).
+"""
+
+from loyalty.services.points import (
+    points_adjust,
+    points_expire_account,
+    points_expire_due,
+    points_expiry_remind,
+    points_pending_approve,
+    points_pending_cancel,
+    points_refund,
+    points_release_due,
+    points_reverse,
+    points_spend,
+)
+from loyalty.services.rewards import (
+    RedeemResult,
+    Shipping,
+    coupon_codes_add,
+    redemption_cancel,
+    redemption_fulfil,
+    redemptions_expire_due,
+    reward_redeem,
+)
+from loyalty.services.rules import (
+    Award,
+    member_events_sweep,
+    points_award_for_event,
+    points_checkin,
+)
+from loyalty.services.tiers import tier_evaluate, tier_set_manual, tiers_evaluate_due
+
+__all__ = [
+    "Award",
+    "RedeemResult",
+    "Shipping",
+    "coupon_codes_add",
+    "member_events_sweep",
+    "points_adjust",
+    "points_award_for_event",
+    "points_checkin",
+    "points_expire_account",
+    "points_expire_due",
+    "points_expiry_remind",
+    "points_pending_approve",
+    "points_pending_cancel",
+    "points_refund",
+    "points_release_due",
+    "points_reverse",
+    "points_spend",
+    "redemption_cancel",
+    "redemption_fulfil",
+    "redemptions_expire_due",
+    "reward_redeem",
+    "tier_evaluate",
+    "tier_set_manual",
+    "tiers_evaluate_due",
+]

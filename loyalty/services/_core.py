@@ -1,0 +1,285 @@
+"""Ledger primitives shared by the loyalty services. Not for use outside ``loyalty.services``.
+
+Every function here has the same precondition: the caller is inside ``transaction.atomic()`` and
+holds the lock on the account row (``account_lock``). That lock is what serialises all writes to
+an account's entries, lots, consumptions and pending awards, so a read here is never stale.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import models
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.events import publish_on_commit, user_group
+from loyalty import errors, policy
+from loyalty.models import (
+    Bucket,
+    EntryKind,
+    LotConsumption,
+    LoyaltySettings,
+    PointsAccount,
+    PointsEntry,
+    PointsLot,
+    QualifyingDay,
+)
+from members.models import Member
+
+LOT_BATCH = 50
+
+Reference = tuple[str, Any] | models.Model | None
+
+
+def reference_fields(reference: Reference) -> dict[str, str]:
+    """``reference_type``/``reference_id`` for a model instance or a ``(type, id)`` pair."""
+    if reference is None:
+        return {"reference_type": "", "reference_id": ""}
+    if isinstance(reference, models.Model):
+        return {"reference_type": reference._meta.label_lower, "reference_id": str(reference.pk)}
+    kind, ident = reference
+    return {"reference_type": str(kind)[:40], "reference_id": str(ident)[:64]}
+
+
+def account_lock(member_id: int, *, now: datetime | None = None) -> PointsAccount:
+    """Lock the member's account row, creating it first if needed; the member is joined in.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` makes creation safe when two transactions race: the
+    loser waits for the winner's insert and then locks the same row.
+    """
+    query = (
+        PointsAccount.objects.select_related("member", "member__tier")
+        .select_for_update(of=("self",))
+        .filter(member_id=member_id)
+    )
+    account = query.first()
+    if account is None:
+        now = now or timezone.now()
+        PointsAccount.objects.bulk_create(
+            [
+                PointsAccount(
+                    member_id=member_id,
+                    tier_since=now,
+                    tier_evaluation_on=policy.add_months(
+                        timezone.localtime(now).date(), policy.QUALIFYING_MONTHS
+                    ),
+                    created_at=now,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        account = query.get()
+    return account
+
+
+def account_lock_by_pk(account_id: int) -> PointsAccount:
+    return (
+        PointsAccount.objects.select_related("member", "member__tier")
+        .select_for_update(of=("self",))
+        .get(pk=account_id)
+    )
+
+
+def post(
+    account: PointsAccount,
+    *,
+    amount: int,
+    kind: str,
+    key: str,
+    reason: str,
+    now: datetime,
+    bucket: str = Bucket.AVAILABLE,
+    actor=None,
+    reference: Reference = None,
+    rule=None,
+    redemption=None,
+    reverses: PointsEntry | None = None,
+    qualifying_at: datetime | None = None,
+) -> PointsEntry:
+    """Write one entry and move the cached figures with ``F()`` in the same transaction.
+
+    The database refuses a balance or pending below zero (CheckConstraint), whatever the caller
+    checked before.
+    """
+    if amount == 0:
+        raise ValueError("ledger entries are never zero")
+    changes: dict[str, Any] = {}
+    if bucket == Bucket.AVAILABLE:
+        changes["balance"] = F("balance") + amount
+        account.balance += amount
+    else:
+        changes["pending"] = F("pending") + amount
+        account.pending += amount
+    if qualifying_at is not None:
+        changes["lifetime_earned"] = F("lifetime_earned") + amount
+        account.lifetime_earned += amount
+        day = timezone.localdate(qualifying_at)
+        counted = QualifyingDay.objects.filter(account=account, day=day)
+        if not counted.update(points=F("points") + amount):
+            QualifyingDay.objects.create(account=account, day=day, points=amount)
+    PointsAccount.objects.filter(pk=account.pk).update(**changes)
+    return PointsEntry.objects.create(
+        account=account,
+        amount=amount,
+        bucket=bucket,
+        kind=kind,
+        reason=str(reason)[:200],
+        **reference_fields(reference),
+        rule=rule,
+        redemption=redemption,
+        reverses=reverses,
+        idempotency_key=key,
+        actor=actor if getattr(actor, "pk", None) else None,
+        qualifying_at=qualifying_at,
+        balance_after=account.balance,
+        created_at=now,
+    )
+
+
+def lot_create(
+    account: PointsAccount, entry: PointsEntry, *, now: datetime, settings_: LoyaltySettings
+) -> PointsLot:
+    """The lot of a credit to the available bucket, expiring per the validity policy."""
+    return PointsLot.objects.create(
+        account=account,
+        entry=entry,
+        amount=entry.amount,
+        remaining=entry.amount,
+        expires_at=policy.lot_expiry(
+            earned_at=now, policy=settings_.expiry_policy, months=settings_.expiry_months
+        ),
+        created_at=now,
+    )
+
+
+def live_lots(account: PointsAccount, now: datetime):
+    """Spendable lots in spending order: earliest expiry first, never-expiring last."""
+    return (
+        PointsLot.objects.filter(account=account, remaining__gt=0)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by(F("expires_at").asc(nulls_last=True), "id")
+    )
+
+
+def consume(
+    account: PointsAccount,
+    entry: PointsEntry,
+    amount: int,
+    *,
+    now: datetime,
+    first_lot_id: int | None = None,
+) -> None:
+    """Take ``amount`` from live lots (``first_lot_id`` first, if given), recording each take."""
+    left = amount
+    takes: list[LotConsumption] = []
+
+    def take(lot_id: int, available: int) -> None:
+        nonlocal left
+        portion = min(available, left)
+        if portion <= 0:
+            return
+        PointsLot.objects.filter(pk=lot_id).update(remaining=F("remaining") - portion)
+        takes.append(LotConsumption(entry=entry, lot_id=lot_id, amount=portion))
+        left -= portion
+
+    seen: set[int] = set()
+    if first_lot_id is not None:
+        first = live_lots(account, now).filter(pk=first_lot_id).values_list("remaining").first()
+        if first:
+            take(first_lot_id, first[0])
+            seen.add(first_lot_id)
+    while left > 0:
+        batch = list(
+            live_lots(account, now).exclude(pk__in=seen).values_list("pk", "remaining")[:LOT_BATCH]
+        )
+        if not batch:
+            # The balance said yes but the lots say no: never write a half-covered spend.
+            raise errors.InsufficientPoints.for_amounts(need=amount, have=amount - left)
+        for lot_id, remaining in batch:
+            take(lot_id, remaining)
+            seen.add(lot_id)
+            if left == 0:
+                break
+    LotConsumption.objects.bulk_create(takes)
+
+
+def expire_lot(account: PointsAccount, lot: PointsLot, *, now: datetime, actor=None) -> PointsEntry:
+    """Write the explicit expiry of a lot's remainder. Precondition: ``lot.remaining`` is fresh."""
+    sequence = LotConsumption.objects.filter(lot=lot, entry__kind=EntryKind.EXPIRE).count() + 1
+    last_day = lot.last_valid_day
+    entry = post(
+        account,
+        amount=-lot.remaining,
+        kind=EntryKind.EXPIRE,
+        key=f"expire:{lot.pk}:{sequence}",
+        reason=_("积分过期（有效期至 %(day)s）")
+        % {"day": last_day.isoformat() if last_day else ""},
+        now=now,
+        actor=actor,
+        reference=("lot", lot.pk),
+    )
+    PointsLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - lot.remaining)
+    LotConsumption.objects.create(entry=entry, lot=lot, amount=lot.remaining)
+    return entry
+
+
+def expire_due(account: PointsAccount, *, now: datetime) -> int:
+    """Expire every lot of the account whose expiry has passed; the points expired."""
+    expired = 0
+    due = PointsLot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now).order_by(
+        "expires_at", "id"
+    )
+    for lot in due:
+        expired += lot.remaining
+        expire_lot(account, lot, now=now)
+    return expired
+
+
+def restore(
+    account: PointsAccount, original: PointsEntry, refund: PointsEntry, *, now: datetime
+) -> int:
+    """Put back what ``original`` took from each lot; re-expire lots whose expiry has passed.
+
+    Returns the points that expired again, i.e. that the refund could not bring back.
+    """
+    taken = (
+        LotConsumption.objects.filter(entry=original)
+        .values("lot_id")
+        .annotate(net=Sum("amount"))
+        .filter(net__gt=0)
+        .order_by("lot_id")
+    )
+    lot_ids = []
+    for row in taken:
+        PointsLot.objects.filter(pk=row["lot_id"]).update(remaining=F("remaining") + row["net"])
+        LotConsumption.objects.create(entry=refund, lot_id=row["lot_id"], amount=-row["net"])
+        lot_ids.append(row["lot_id"])
+    expired = 0
+    for lot in PointsLot.objects.filter(pk__in=lot_ids, remaining__gt=0, expires_at__lte=now):
+        expired += lot.remaining
+        expire_lot(account, lot, now=now)
+    return expired
+
+
+def require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise errors.ReasonRequired
+    return reason
+
+
+def member_event(member: Member, payload: dict[str, Any]) -> None:
+    """A real-time event for the member, sent after commit."""
+    publish_on_commit(user_group(member.user_id), payload)
+
+
+def balance_event(account: PointsAccount, kind: str, **extra: Any) -> None:
+    """Tell the member's open pages about a change they did not just make themselves (awards,
+    approvals, expiry, staff actions). Their own redemption answers in its response."""
+    member_event(
+        account.member,
+        {"kind": kind, "balance": account.balance, "pending": account.pending, **extra},
+    )
