@@ -40,7 +40,7 @@ def notify(
         ):
             return None
         notification = Notification.objects.create(
-            user_id=user_id, kind=kind, title=title[:200], body=body, link=link[:500],
+            user_id=user_id, kind=kind, title=str(title)[:200], body=str(body), link=link[:500],
             dedupe_key=dedupe_key,
         )  # fmt: skip
         publish_on_commit(user_group(user_id), notification.as_event())

@@ -458,8 +458,12 @@ def application_decide(
                 reason=reason,
                 ip=ip,
             )
-            publish_on_commit(
-                user_group(member.user_id), {"kind": "admission", "state": "rejected"}
+            notify(
+                user_id=member.user_id,
+                kind=Notification.Kind.ADMISSION,
+                title=_("很抱歉，您的入会申请未通过。"),
+                body=reason,
+                link="/members/join/",
             )
         application.refresh_from_db()
     return application
@@ -610,7 +614,14 @@ def member_token_invalidate(*, member: Member, reason: str) -> None:
         ).update(weibo_token_state=Member.TokenState.NEEDS_REAUTH)
         if updated:
             audit_record(action="member.token_invalid", target=member, rule="weibo", reason=reason)
-            publish_on_commit(user_group(member.user_id), {"kind": "weibo_reauth"})
+            notify(
+                user_id=member.user_id,
+                kind=Notification.Kind.SHARE_REAUTH,
+                title=_("微博授权已失效"),
+                body=_("分享到微博前，请重新授权。"),
+                link="/members/me/",
+                dedupe_key=f"reauth:{member.weibo_token_expires_at}",
+            )
 
 
 def weibo_token_verify(*, member: Member) -> bool:

@@ -73,6 +73,13 @@ def offer_stock(offer: OfferPage) -> tuple[int, int]:
     return total, max(total - claimed, 0)
 
 
+def _available_points(member) -> int:
+    from loyalty.models import PointsAccount
+
+    account = PointsAccount.objects.filter(member=member).only("balance").first()
+    return account.balance if account else 0
+
+
 def offer_panel(*, offer: OfferPage, viewer: ViewerStatus, decision: gate.Decision) -> OfferPanel:
     """What the claim box shows. Precondition: ``decision`` is FULL for this viewer."""
     assert decision.full
@@ -96,8 +103,10 @@ def offer_panel(*, offer: OfferPage, viewer: ViewerStatus, decision: gate.Decisi
         panel.reason = str(services.ClaimLimitReached.default_message)
     elif remaining <= 0:
         panel.reason = str(services.SoldOut.default_message)
-    elif offer.points_price > 0 and services.points_spender() is None:
-        panel.reason = str(services.PointsNotYetAvailable.default_message)
+    elif offer.points_price > 0 and _available_points(member) < offer.points_price:
+        from loyalty.errors import InsufficientPoints
+
+        panel.reason = str(InsufficientPoints.default_message)
     else:
         panel.can_claim = True
     return panel

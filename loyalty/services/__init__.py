@@ -16,6 +16,7 @@ from loyalty.services.points import (
     points_release_due,
     points_reverse,
     points_spend,
+    points_spend_for_offer,
 )
 from loyalty.services.rewards import (
     RedeemResult,
@@ -35,6 +36,7 @@ from loyalty.services.rules import (
 from loyalty.services.tiers import tier_evaluate, tier_set_manual, tiers_evaluate_due
 
 __all__ = [
+    "points_spend_for_offer",
     "Award",
     "RedeemResult",
     "Shipping",

@@ -271,9 +271,55 @@ def require_reason(reason: str) -> str:
     return reason
 
 
+def _notification(payload: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(kind, title, body) of the persisted notification for a loyalty event, if any."""
+    from core.models import Notification
+
+    kind = payload.get("kind", "")
+    points = payload.get("points") or 0
+    reward = payload.get("reward", "")
+    Kind = Notification.Kind
+    if kind == "points_awarded":
+        title = (_("获得 %(p)s 积分（待确认）") if payload.get("pending_award")
+                 else _("获得 %(p)s 积分")) % {"p": points}  # fmt: skip
+        return Kind.POINTS_AWARDED, title, str(payload.get("reason", ""))
+    if kind == "points_pending_approved":
+        return Kind.POINTS_APPROVED, _("%(p)s 积分已到账") % {"p": points}, ""
+    if kind == "points_pending_cancelled":
+        return Kind.POINTS_AWARDED, _("待确认的 %(p)s 积分已取消") % {"p": points}, ""
+    if kind == "points_refunded":
+        return Kind.POINTS_AWARDED, _("已退回 %(p)s 积分") % {"p": points}, ""
+    if kind == "points_adjusted":
+        return (Kind.POINTS_AWARDED, _("积分调整：%(p)+d") % {"p": points},
+                str(payload.get("reason", "")))  # fmt: skip
+    if kind == "points_expired":
+        return Kind.POINTS_EXPIRING, _("%(p)s 积分已过期") % {"p": points}, ""
+    if kind == "points_expiring":
+        body = _("%(p)s 积分将于 %(d)s 过期") % {"p": points, "d": payload.get("expires_on")}
+        return Kind.POINTS_EXPIRING, str(payload.get("title") or _("积分即将过期")), body
+    if kind == "redemption_fulfilled":
+        return Kind.REDEMPTION_FULFILLED, _("兑换已发放：%(r)s") % {"r": reward}, ""
+    if kind in ("redemption_cancelled", "redemption_expired"):
+        return (Kind.REDEMPTION_CANCELLED, _("兑换已取消：%(r)s") % {"r": reward},
+                _("积分已退回您的账户。"))  # fmt: skip
+    if kind == "tier_changed":
+        tier = payload.get("tier") or ""
+        if payload.get("change") in ("upgrade", "promoted", "manual_up"):
+            return Kind.TIER_UP, _("恭喜升级为%(t)s会员") % {"t": tier}, ""
+        return Kind.TIER_AT_RISK, _("会员等级已调整为%(t)s") % {"t": tier}, ""
+    return None
+
+
 def member_event(member: Member, payload: dict[str, Any]) -> None:
-    """A real-time event for the member, sent after commit."""
-    publish_on_commit(user_group(member.user_id), payload)
+    """Persist the member's notification (delivered after commit), or a bare live event."""
+    from core.notifications import notify
+
+    described = _notification(payload)
+    if described is None:
+        publish_on_commit(user_group(member.user_id), payload)
+        return
+    kind, title, body = described
+    notify(user_id=member.user_id, kind=kind, title=title, body=body, link="/points/")
 
 
 def balance_event(account: PointsAccount, kind: str, **extra: Any) -> None:

@@ -458,3 +458,17 @@ def points_expiry_remind(*, now: datetime | None = None) -> int:
             )
             sent += 1
     return sent
+
+
+def points_spend_for_offer(*, member: Member, offer, claim, points: int, idempotency_key: str):
+    """Charge an offer's points price inside the claim's transaction (called by community).
+
+    Locks the points account after the offer's inventory row; loyalty's own transactions never
+    lock an offer inventory, so the order cannot deadlock.
+    """
+    from django.utils.translation import gettext as _
+
+    return points_spend(
+        member=member, amount=points, idempotency_key=idempotency_key,
+        reason=_("领取优惠：%(title)s") % {"title": offer.title}, reference=claim,
+    )  # fmt: skip

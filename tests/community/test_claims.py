@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.machinery
-import sys
 import threading
-import types
 import uuid
 from datetime import timedelta
 
@@ -309,54 +306,40 @@ def test_claim_requires_post_and_login(client, tiers):
 # --- points price: the loyalty integration point ------------------------------------------------
 
 
-def fake_loyalty(monkeypatch, spend=None):
-    """Install a ``loyalty.services`` module with (or without) ``points_spend_for_offer``."""
-    module = types.ModuleType("loyalty.services")
-    module.__spec__ = importlib.machinery.ModuleSpec("loyalty.services", None)
-    if spend is not None:
-        module.points_spend_for_offer = spend
-    monkeypatch.setitem(sys.modules, "loyalty.services", module)
+def give_points(member, amount: int) -> None:
+    from loyalty.services import points_adjust
+    from tests.factories import StaffFactory
+
+    points_adjust(member=member, amount=amount, reason="测试积分", actor=StaffFactory())
 
 
-def test_points_price_is_refused_until_loyalty_can_charge(monkeypatch, client, tiers, gold):
-    fake_loyalty(monkeypatch)
-    offer = make_offer(tiers["gold"], codes=2, points_price=500)
-    before = snapshot(offer)
-    with pytest.raises(services.PointsNotYetAvailable) as error:
-        claim(offer, gold)
-    assert "积分兑换即将开放" in error.value.message
-    client.force_login(gold.user)
-    assert "积分兑换即将开放" in client.get(offer.url).content.decode()
-    assert snapshot(offer) == before
+def balance_of(member) -> int:
+    from loyalty.models import PointsAccount
+
+    return PointsAccount.objects.get(member=member).balance
 
 
-def test_points_are_charged_inside_the_claim_transaction(monkeypatch, tiers, gold):
-    calls = []
-
-    def spend(**kwargs):
-        calls.append(kwargs)
-
-    fake_loyalty(monkeypatch, spend)
+def test_points_are_charged_inside_the_claim_transaction(tiers, gold):
+    give_points(gold, 800)
     offer = make_offer(tiers["gold"], codes=2, points_price=500)
     result = claim(offer, gold, "k-points")
     assert result.points_spent == 500
-    assert calls == [{"member": gold, "offer": offer, "claim": result, "points": 500,
-                      "idempotency_key": "offer-claim:k-points"}]  # fmt: skip
+    assert balance_of(gold) == 300
+    # Retrying the same claim charges nothing more.
+    assert claim(offer, gold, "k-points").pk == result.pk
+    assert balance_of(gold) == 300
 
 
-def test_a_refused_points_charge_rolls_the_claim_back(monkeypatch, tiers, gold):
-    class InsufficientPoints(DomainError):
-        default_message = "积分不足"
+def test_not_enough_points_rolls_the_claim_back(tiers, gold):
+    from loyalty.errors import InsufficientPoints
 
-    def spend(**kwargs):
-        raise InsufficientPoints
-
-    fake_loyalty(monkeypatch, spend)
+    give_points(gold, 100)
     offer = make_offer(tiers["gold"], codes=2, points_price=500)
     before = snapshot(offer)
     with pytest.raises(InsufficientPoints):
         claim(offer, gold)
     assert snapshot(offer) == before
+    assert balance_of(gold) == 100
 
 
 # --- code pool ----------------------------------------------------------------------------------

@@ -318,9 +318,13 @@ def test_mentions_reach_only_members_who_can_read_the_item(
     comment = Comment.objects.get()
     mentioned = set(CommentMention.objects.values_list("member__display_name", flat=True))
     assert mentioned == {"小王", "白金小张"}
-    assert sorted(event["type"] for event in events) == ["comment.mention"] * 2
-    assert {event["comment_id"] for event in events} == {comment.pk}
-    assert all(event["page_title"] == gold_post.title for event in events)
+    assert sorted(event["kind"] for event in events) == ["comment_mention"] * 2
+    assert {event["link"] for event in events} == {f"{gold_post.url}#comment-{comment.pk}"}
+    assert all(gold_post.title in event["title"] for event in events)
+    from core.models import Notification
+
+    notified = Notification.objects.filter(kind="comment_mention")
+    assert set(notified.values_list("user__member__display_name", flat=True)) == mentioned
 
 
 def test_item_and_comment_likes_toggle(client, login, gold_post, tiers):

@@ -307,7 +307,7 @@ def test_approving_a_held_comment_publishes_it_and_notifies_mentions(
         assert "已通过评论" in html_of(response)
 
     events = events_during([user_group(friend.user_id)], approve, expect=1)
-    assert [event["type"] for event in events] == ["comment.mention"]
+    assert [event["kind"] for event in events] == ["comment_mention"]
     held.refresh_from_db()
     assert (held.state, held.decided_by, held.decision_reason) == (
         "published",

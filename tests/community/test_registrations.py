@@ -101,6 +101,13 @@ def gold(tiers):
 # --- seats and the waiting list -----------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def attendance_rule(db):
+    from loyalty.models import EarningRule
+
+    return EarningRule.objects.create(name="参加活动", trigger="activity_attended", points=50)
+
+
 def test_register_holds_seats_then_waitlists_in_order(tiers):
     activity = make_activity(tiers["gold"], capacity=2)
     members = [MemberFactory(tier=tiers["gold"]) for _ in range(4)]
@@ -214,8 +221,8 @@ def test_cancel_frees_the_seat_and_promotes_the_first_waiting_member(
     assert positions(activity) == [1]
     assert ActivitySeats.objects.get(activity=activity).taken == 1
     assert len(events) == 1
-    assert events[0]["kind"] == "waitlist_promoted" and events[0]["activity"] == activity.pk
-    assert events[0]["title"] == activity.title
+    assert events[0]["kind"] == "waitlist_promoted" and events[0]["link"] == activity.url
+    assert activity.title in events[0]["title"]
 
 
 def test_cancel_via_my_activities(client, tiers, gold):
@@ -290,8 +297,10 @@ def test_check_in_with_the_code_shown_at_the_event(
     assert "签到成功" in response.content.decode()
     registration = Registration.objects.get(member=gold)
     assert registration.state == States.ATTENDED and registration.checkin_method == "code"
-    assert events == [{"kind": "activity_attended", "activity": activity.pk,
-                       "registration": registration.pk}]  # fmt: skip
+    # Attending earns the loyalty rule's points, and the member is told.
+    assert [(event["kind"], event["title"]) for event in events] == [
+        ("points_awarded", "获得 50 积分")
+    ]
     assert AuditEntry.objects.filter(action="activity.attended",
                                      target_id=str(registration.pk)).count() == 1  # fmt: skip
 
@@ -313,11 +322,14 @@ def test_attendance_is_recorded_once(tiers, gold, django_capture_on_commit_callb
             )[1]
 
     first, events = published_to(gold, lambda: check_in("code"))
-    assert first and [event["kind"] for event in events] == ["activity_attended"]
+    assert first and [event["kind"] for event in events] == ["points_awarded"]
     attended_at = Registration.objects.get(pk=registration.pk).attended_at
     for method in ("code", "staff"):
         again, events = published_to(gold, lambda method=method: check_in(method), wait=0.5)
         assert not again and events == []
+    from loyalty.models import PointsAccount
+
+    assert PointsAccount.objects.get(member=gold).balance == 50  # awarded once
     assert Registration.objects.get(pk=registration.pk).attended_at == attended_at
     assert AuditEntry.objects.filter(action="activity.attended").count() == 1
     with pytest.raises(services.NotCancellable):

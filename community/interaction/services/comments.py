@@ -18,6 +18,7 @@ from community.interaction.services.common import (
     blocked_error,
     clean_reason,
     clean_text,
+    comment_published,
     count_hits,
     item_ref,
     notify_mentions,
@@ -91,6 +92,7 @@ def comment_create(
             automatic_decision(comment=comment, page=page, verdict=verdict, ip=ip)
             if comment.state == State.PUBLISHED:
                 notify_mentions(comment, page)
+                comment_published(comment)
     if blocked is not None:
         raise blocked_error(blocked)
     return comment

@@ -22,7 +22,9 @@ from community.models_interaction import (
 )
 from core.audit import audit_record
 from core.errors import DomainError, NotFound, PermissionDenied
-from core.events import STAFF_GROUP, publish_on_commit, user_group
+from core.events import STAFF_GROUP, publish_on_commit
+from core.models import Notification
+from core.notifications import notify
 from members.models import Member
 from members.selectors import ViewerStatus
 
@@ -227,10 +229,12 @@ def notify_mentions(comment: Comment, page, *, since=None) -> None:
         mentions = mentions.filter(created_at__gte=since)
     author = str(comment.member)
     for mention in mentions:
-        publish_on_commit(
-            user_group(mention.member.user_id),
-            {"type": "comment.mention", "comment_id": comment.pk, "by": author,
-             **item_ref(page), "url": f"{page.url or ''}#comment-{comment.pk}"},
+        # Mentions exist only for members who may read the whole item (see _resolve_mentions).
+        notify(
+            user_id=mention.member.user_id, kind=Notification.Kind.COMMENT_MENTION,
+            title=_("%(who)s 在「%(item)s」中提到了您") % {"who": author, "item": page.title},
+            body=comment.body[:140], link=f"{page.url or ''}#comment-{comment.pk}",
+            dedupe_key=f"mention:{comment.pk}",
         )  # fmt: skip
 
 
@@ -239,3 +243,25 @@ def add_revision(comment: Comment, *, kind: str, written: str, user, ip: str | N
         comment=comment, kind=kind, written=written, shown=comment.body, state=comment.state,
         created_by=user, ip=ip,
     )  # fmt: skip
+
+
+def comment_published(comment: Comment) -> None:
+    """A comment became visible: the loyalty rule for comments awards its points, once."""
+    from loyalty.services import points_award_for_event
+
+    points_award_for_event(
+        member=comment.member,
+        trigger="comment_approved",
+        natural_key=f"comment:{comment.pk}",
+        reference=comment,
+    )
+
+
+def tell_author(comment: Comment, *, title: str, body: str = "") -> None:
+    notify(
+        user_id=comment.member.user_id,
+        kind=Notification.Kind.MODERATION,
+        title=title,
+        body=body,
+        link=f"{comment.page.url or ''}#comment-{comment.pk}",
+    )

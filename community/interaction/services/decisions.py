@@ -14,7 +14,9 @@ from community.interaction.services.common import (
     NothingToCensor,
     add_revision,
     clean_reason,
+    comment_published,
     notify_mentions,
+    tell_author,
 )
 from community.models_interaction import (
     Comment,
@@ -105,6 +107,10 @@ def _decide_locked(
     )  # fmt: skip
     if was_hidden and comment.state == State.PUBLISHED:
         notify_mentions(comment, comment.page)
+        comment_published(comment)
+        tell_author(comment, title=_("您的评论已通过审核"))
+    elif comment.state in (State.REJECTED, State.REMOVED):
+        tell_author(comment, title=_("您的评论未通过审核"), body=reason)
     return comment
 
 

@@ -32,7 +32,6 @@ from community.participation.services.errors import (
     OfferNotReady,
     OutsideClaimWindow,
     OutsideRegistrationWindow,
-    PointsNotYetAvailable,
     SoldOut,
     TierTooLow,
 )
@@ -43,7 +42,6 @@ from community.participation.services.offers import (
     offer_codes_add,
     offer_inventory_sync,
     parse_codes,
-    points_spender,
 )
 from core.errors import PermissionDenied
 
@@ -51,9 +49,9 @@ __all__ = [
     "AccountStateNotAllowed", "AlreadyRegistered", "CancellationClosed", "CheckinCodeInvalid",
     "ClaimLimitReached", "CodeUpload", "IdempotencyConflict", "InvalidCodes", "NotCancellable",
     "NotRegistered", "OfferNotReady", "OutsideClaimWindow", "OutsideRegistrationWindow",
-    "PermissionDenied", "PointsNotYetAvailable", "SoldOut", "TierTooLow",
+    "PermissionDenied", "SoldOut", "TierTooLow",
     "activity_checkin_with_code", "activity_register", "activity_seats_sync",
     "attendance_recorded", "cancellation_deadline", "checkin_code_rotate", "item_view_record",
-    "offer_claim", "offer_codes_add", "offer_inventory_sync", "parse_codes", "points_spender",
+    "offer_claim", "offer_codes_add", "offer_inventory_sync", "parse_codes",
     "registration_cancel", "registration_checkin", "registration_closes", "viewer_tier_code",
 ]  # fmt: skip

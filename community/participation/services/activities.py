@@ -30,8 +30,8 @@ from community.participation.services.errors import (
 )
 from core.audit import audit_record
 from core.errors import PermissionDenied
-from core.events import publish_on_commit, user_group
-from core.notifications import notify_staff
+from core.models import Notification
+from core.notifications import notify, notify_staff
 from members.models import Member
 from members.selectors import ViewerStatus
 
@@ -64,12 +64,19 @@ def _promote_waitlisted(seats: ActivitySeats, activity: ActivityPage, now: datet
 
 def _notify_promoted(registration: Registration, activity: ActivityPage) -> None:
     member = registration.member
-    payload = {"kind": "waitlist_promoted", "activity": activity.pk,
-               "registration": registration.pk}  # fmt: skip
     viewer = ViewerStatus(member.state, tier=member.tier, member=member)
     if gate.decide(viewer, activity, gate.Surface.NOTIFICATION).full:
-        payload |= {"title": activity.title, "url": activity.url}
-    publish_on_commit(user_group(member.user_id), payload)
+        title = _("候补转正：%(title)s") % {"title": activity.title}
+        link = activity.url or ""
+    else:  # never name an item the member may no longer read
+        title, link = _("您的候补报名已转为正式报名"), "/community/my/activities/"
+    notify(
+        user_id=member.user_id,
+        kind=Notification.Kind.WAITLIST_PROMOTED,
+        title=title,
+        link=link,
+        dedupe_key=f"promoted:{registration.pk}",
+    )
 
 
 def _lock_seats(activity: ActivityPage, now: datetime) -> ActivitySeats:
@@ -163,12 +170,12 @@ def registration_cancel(*, registration: Registration, member: Member) -> Regist
 
 def attendance_recorded(registration: Registration) -> None:
     """Hook point: a member attended an activity (called once per registration, in the
-    check-in transaction). Loyalty points for attending will be wired here; for now it only
-    tells the member's browser after commit."""
-    publish_on_commit(
-        user_group(registration.member.user_id),
-        {"kind": "activity_attended", "activity": registration.activity_id,
-         "registration": registration.pk},
+    check-in transaction): the loyalty rules for attending award their points, once."""
+    from loyalty.services import points_award_for_event
+
+    points_award_for_event(
+        member=registration.member, trigger="activity_attended",
+        natural_key=f"attended:{registration.pk}", reference=registration,
     )  # fmt: skip
 
 

@@ -38,11 +38,6 @@ class OfferNotReady(DomainError):
     default_message = _("这个优惠的券码还没有准备好。")
 
 
-class PointsNotYetAvailable(DomainError):
-    code = "points_not_available"
-    default_message = _("积分兑换即将开放。")
-
-
 class IdempotencyConflict(DomainError):
     code = "idempotency_conflict"
     default_message = _("这次提交已经处理过了，请刷新页面后重试。")

@@ -5,9 +5,7 @@ Lock order: member row → ``OfferInventory`` → ``OfferCode`` rows → loyalty
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -23,12 +21,12 @@ from community.participation.services.errors import (
     InvalidCodes,
     OfferNotReady,
     OutsideClaimWindow,
-    PointsNotYetAvailable,
     SoldOut,
     TierTooLow,
 )
 from core.audit import audit_record
 from core.notifications import notify_staff
+from loyalty.services import points_award_for_event, points_spend_for_offer
 from members.models import Member
 
 MAX_CODE_LENGTH = 64
@@ -60,23 +58,6 @@ def offer_inventory_sync(*, offer: OfferPage) -> OfferInventory:
         return _lock_inventory(offer)
 
 
-def points_spender() -> Callable | None:
-    """``loyalty.services.points_spend_for_offer`` once loyalty provides it, else None.
-
-    Looked up at call time so that offers with a points price start working the moment the
-    loyalty app ships the function, without a change here. Its contract::
-
-        points_spend_for_offer(*, member, offer, claim, points, idempotency_key)
-
-    It runs inside the claim's transaction, after the member and inventory rows are locked and
-    the claim row is written; it may lock only loyalty's own rows, and refuses by raising a
-    ``DomainError`` (for example insufficient points), which rolls the whole claim back.
-    """
-    if importlib.util.find_spec("loyalty.services") is None:
-        return None
-    return getattr(importlib.import_module("loyalty.services"), "points_spend_for_offer", None)
-
-
 def offer_claim(*, offer: OfferPage, member: Member, idempotency_key: str) -> OfferClaim:
     """Give ``member`` one code of ``offer``; replaying the same key returns the same claim.
 
@@ -99,11 +80,6 @@ def offer_claim(*, offer: OfferPage, member: Member, idempotency_key: str) -> Of
         require_full_access(member, offer, TierTooLow(_("等级不够，无法领取这个优惠。")))
         if not in_window(now, offer.valid_from, offer.valid_until):
             raise OutsideClaimWindow
-        spend = None
-        if offer.points_price > 0:
-            spend = points_spender()
-            if spend is None:
-                raise PointsNotYetAvailable
         if offer.code_mode == OfferPage.CodeMode.SHARED and not offer.shared_code.strip():
             raise OfferNotReady
 
@@ -136,9 +112,21 @@ def offer_claim(*, offer: OfferPage, member: Member, idempotency_key: str) -> Of
         )  # fmt: skip
         OfferInventory.objects.filter(pk=inventory.pk).update(claimed=F("claimed") + 1)
         notify_staff(counter="claims")
-        if spend is not None:
-            spend(member=member, offer=offer, claim=claim, points=offer.points_price,
-                  idempotency_key=f"offer-claim:{key}")  # fmt: skip
+        points_award_for_event(
+            member=member,
+            trigger="offer_claimed",
+            natural_key=f"claim:{claim.pk}",
+            reference=claim,
+        )
+        if offer.points_price > 0:
+            # Loyalty locks only its own account rows, after ours (member, inventory, code).
+            points_spend_for_offer(
+                member=member,
+                offer=offer,
+                claim=claim,
+                points=offer.points_price,
+                idempotency_key=f"offer-claim:{key}",
+            )
     return claim
 
 
