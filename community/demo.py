@@ -167,7 +167,8 @@ def load() -> list[str]:
         if access == "tiers":
             page.tiers.set([tiers[code] for code in rule])
         page.save_revision().publish()
+    from community.demo_interaction import load_interaction
     from community.demo_participation import load_participation
 
     load_participation()
-    return []
+    return load_interaction()
