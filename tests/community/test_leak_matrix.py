@@ -178,3 +178,22 @@ def test_aliases_of_gated_pages_are_refused(world):
     with pytest.raises(ValidationError):
         page.create_alias(update_slug="milan-backstage-copy")
     assert not GatedPage.objects.filter(slug="milan-backstage-copy").exists()
+
+
+def test_documents_linked_from_gated_text_are_served_only_with_access(world):
+    from django.core.files.base import ContentFile
+    from wagtail.documents import get_document_model
+
+    document = get_document_model().objects.create(
+        title="金卡行程单", file=ContentFile(b"%PDF-1.4 itinerary", name="itinerary.pdf")
+    )
+    page = world["pages"]["milan-trip"]
+    page.body = list(page.body.raw_data) + [{
+        "type": "paragraph",
+        "value": f'<p><a linktype="document" id="{document.pk}">行程单</a></p>',
+    }]  # fmt: skip
+    page.save_revision().publish()
+    url = f"/documents/{document.pk}/itinerary.pdf"
+    for persona in PERSONAS:
+        status = world["clients"][persona].get(url).status_code
+        assert status == (200 if expected("milan-trip", persona) == F else 404), persona
