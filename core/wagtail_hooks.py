@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import user_passes_test
 from django.http import JsonResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
+from wagtail.admin.menu import MenuItem
 from wagtail.admin.ui.components import Component
 
 from core.live_counters import live_counters
@@ -33,4 +35,21 @@ def counters_json(request):
 
 @hooks.register("register_admin_urls")
 def live_urls():
-    return [path("club/live-counters.json", counters_json, name="club_live_counters")]
+    from core import admin_views
+
+    return [
+        path("club/live-counters.json", counters_json, name="club_live_counters"),
+        path("audit/", admin_views.audit_log, name="club_audit_log"),
+        path("audit/export.csv", admin_views.audit_export, name="club_audit_export"),
+    ]
+
+
+class AuditMenuItem(MenuItem):
+    def is_shown(self, request):
+        return request.user.has_perm("core.view_auditentry")
+
+
+@hooks.register("register_admin_menu_item")
+def audit_menu_item():
+    return AuditMenuItem(_("审计日志"), reverse("club_audit_log"), icon_name="history",
+                         order=9000)  # fmt: skip
