@@ -27,8 +27,15 @@ ensure_venv() {
   fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "[club] installing pinned requirements (first run takes a minute)"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+    mkdir -p var
+    # pip's output goes to a log, shown only when the install fails.
+    if ! { "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip &&
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r requirements-dev.txt; } >var/pip-install.log 2>&1; then
+      cat var/pip-install.log >&2
+      echo "[club] installing the requirements failed (log above, also in var/pip-install.log)" >&2
+      return 1
+    fi
     echo "$want" >"$stamp"
   fi
 }
