@@ -27,7 +27,7 @@ def bench_environment(name: str) -> Iterator[str]:
 
     Yields the scratch database's DATABASE_URL (for server processes the benchmark starts).
     """
-    from config.launcher import embedded_environment
+    from config.launcher import database_url_for, embedded_environment
 
     os.environ.setdefault("DEBUG", "false")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
@@ -60,18 +60,6 @@ def bench_environment(name: str) -> Iterator[str]:
             yield database_url_for(connection.settings_dict)
         finally:
             connection.creation.destroy_test_db(original, verbosity=0)
-
-
-def database_url_for(db: dict) -> str:
-    from urllib.parse import quote
-
-    host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or ""
-    host_part = quote(host, safe="") if host.startswith("/") else host
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    auth = quote(db.get("USER") or "", safe="")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    return f"postgres://{auth}@{host_part}{port}/{db['NAME']}"
 
 
 def count_queries(fn) -> int:

@@ -189,6 +189,17 @@ def start_services(*, prefix: str, redis_port: int | None, persist_redis: bool) 
     return services
 
 
+def database_url_for(db: dict) -> str:
+    """A DATABASE_URL for Django connection settings (to hand to child processes)."""
+    host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or ""
+    host_part = quote(host, safe="") if host.startswith("/") else host
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    auth = quote(db.get("USER") or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{auth}@{host_part}{port}/{db['NAME']}"
+
+
 def manage(*args: str, check: bool = True) -> int:
     result = subprocess.run([PYTHON, str(BASE_DIR / "manage.py"), *args], cwd=BASE_DIR)
     if check and result.returncode != 0:

@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import requests
@@ -26,14 +25,9 @@ def database_url_for_current_test_db() -> str:
     """The DATABASE_URL of the test database pytest-django created, for child processes."""
     from django.db import connection
 
-    db = connection.settings_dict
-    host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or ""
-    host_part = quote(host, safe="") if host.startswith("/") else host
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    auth = quote(db.get("USER") or "", safe="")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    return f"postgres://{auth}@{host_part}{port}/{db['NAME']}"
+    from config.launcher import database_url_for
+
+    return database_url_for(connection.settings_dict)
 
 
 class WorkerProcess:
