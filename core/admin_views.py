@@ -9,9 +9,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from core.adminkit import permission_required
 from core.csvexport import csv_response
 from core.models import AuditEntry
-from members.admin_views import permission_required
 
 PERM_VIEW_AUDIT = "core.view_auditentry"
 EXPORT_LIMIT = 100_000

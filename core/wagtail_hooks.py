@@ -7,9 +7,9 @@ from django.http import JsonResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
-from wagtail.admin.menu import MenuItem
 from wagtail.admin.ui.components import Component
 
+from core.adminkit import PermissionMenuItem
 from core.live_counters import live_counters
 
 
@@ -44,12 +44,12 @@ def live_urls():
     ]
 
 
-class AuditMenuItem(MenuItem):
-    def is_shown(self, request):
-        return request.user.has_perm("core.view_auditentry")
-
-
 @hooks.register("register_admin_menu_item")
 def audit_menu_item():
-    return AuditMenuItem(_("审计日志"), reverse("club_audit_log"), icon_name="history",
-                         order=9000)  # fmt: skip
+    return PermissionMenuItem(
+        _("审计日志"),
+        reverse("club_audit_log"),
+        ("core.view_auditentry",),
+        icon_name="history",
+        order=9000,
+    )

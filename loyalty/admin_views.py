@@ -1,7 +1,7 @@
 """Staff screens of the points programme in the Wagtail admin.
 
 Every view checks the permission it needs for GET and POST alike and answers 403 without it
-(``members.admin_views.permission_required``). Business actions go through
+(``core.adminkit.permission_required``). Business actions go through
 ``loyalty.services``; a ``DomainError`` becomes an error message and changes nothing.
 """
 
@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core.adminkit import permission_required
 from core.csvexport import csv_response
 from core.errors import DomainError
 from core.ratelimit import client_ip
@@ -31,7 +32,6 @@ from loyalty.forms import (
     new_request_key,
 )
 from loyalty.models import PointsEntry, PointsLot, Redemption, Reward, TierChange
-from members.admin_views import permission_required
 from members.models import Member
 
 PER_PAGE = 50

@@ -16,9 +16,9 @@ from wagtail.admin.menu import Menu, SubmenuMenuItem
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import DeleteView, SnippetViewSet
 
+from core.adminkit import PermissionMenuItem
 from loyalty import admin_views as views
 from loyalty.models import EarningRule, Reward, TierRequirement
-from members.wagtail_hooks import PermissionMenuItem
 
 
 class LedgerProtectedDeleteView(DeleteView):

@@ -8,8 +8,6 @@ error message for the staff member, never a half-done change.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from functools import wraps
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -22,6 +20,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core.adminkit import forbidden, permission_required
 from core.csvexport import csv_response
 from core.errors import DomainError
 from core.models import AuditEntry
@@ -54,29 +53,6 @@ PERM_VIEW_INVITATIONS = "members.view_invitationcode"
 PERM_ADD_INVITATIONS = "members.add_invitationcode"
 PERM_VIEW_IMPORTS = "members.view_customerimport"
 PERM_ADD_IMPORTS = "members.add_customerimport"
-
-
-def has_any_perm(user, perms: tuple[str, ...]) -> bool:
-    return any(user.has_perm(perm) for perm in perms)
-
-
-def forbidden(request: HttpRequest) -> HttpResponse:
-    return render(request, "members/admin/forbidden.html", status=403)
-
-
-def permission_required(*perms: str) -> Callable:
-    """Let the request through when the user holds any of ``perms``; 403 otherwise."""
-
-    def decorator(view: Callable) -> Callable:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if not has_any_perm(request.user, perms):
-                return forbidden(request)
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 def _page(request: HttpRequest, queryset):

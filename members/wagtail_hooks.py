@@ -8,21 +8,10 @@ from __future__ import annotations
 from django.urls import include, path, reverse
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
-from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
+from wagtail.admin.menu import Menu, SubmenuMenuItem
 
+from core.adminkit import PermissionMenuItem
 from members import admin_views as views
-
-
-class PermissionMenuItem(MenuItem):
-    """A menu item shown only to users holding any of ``perms``."""
-
-    def __init__(self, label, url, perms: tuple[str, ...], **kwargs) -> None:
-        super().__init__(label, url, **kwargs)
-        self.perms = perms
-
-    def is_shown(self, request) -> bool:
-        return views.has_any_perm(request.user, self.perms)
-
 
 admin_urlpatterns = [
     path("", views.member_list, name="member_list"),

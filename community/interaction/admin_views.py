@@ -18,9 +18,9 @@ from django.views.decorators.http import require_POST
 
 from community.interaction import selectors, services
 from community.models_interaction import Comment, ModerationKeyword
+from core.adminkit import has_any_perm, permission_required
 from core.errors import DomainError
 from core.ratelimit import client_ip
-from members.admin_views import has_any_perm, permission_required
 
 PERM_MODERATE = "community.change_comment"
 PERM_KEYWORDS = (

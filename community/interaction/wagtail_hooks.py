@@ -19,7 +19,7 @@ from community.hooks import item_context_extensions
 from community.interaction import admin_views as views
 from community.interaction.views import item_comments
 from community.models_interaction import ModerationKeyword
-from members.wagtail_hooks import PermissionMenuItem
+from core.adminkit import PermissionMenuItem
 
 if item_comments not in item_context_extensions:
     item_context_extensions.append(item_comments)

@@ -21,10 +21,10 @@ from django.views.decorators.http import require_POST
 
 from community.models import ActivityPage, OfferPage, Registration
 from community.participation import selectors, services
+from core.adminkit import has_any_perm, permission_required
 from core.csvexport import csv_response
 from core.errors import DomainError
 from core.ratelimit import client_ip
-from members.admin_views import has_any_perm, permission_required
 
 PER_PAGE = 50
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024

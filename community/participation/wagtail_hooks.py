@@ -15,7 +15,7 @@ from wagtail.admin.menu import Menu, SubmenuMenuItem
 from community.models import ActivityPage, OfferPage
 from community.participation import admin_views as views
 from community.participation import services
-from members.wagtail_hooks import PermissionMenuItem
+from core.adminkit import PermissionMenuItem
 
 COMMUNITY_MENU_NAME = "community-admin"
 
