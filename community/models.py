@@ -162,6 +162,13 @@ class GatedPage(Page):
     )  # fmt: skip
     body = StreamField(BODY_BLOCKS, verbose_name=_("正文"), blank=True)
     shareable = models.BooleanField(_("允许会员分享到微博"), default=False)
+    share_text_template = models.CharField(
+        _("分享文案"), max_length=300, blank=True,
+        help_text=_(
+            "会员分享到微博时的默认文案，可用 {member}（昵称）、{title}（标题）、{link}（链接）；"
+            "留空使用默认文案。微博限 140 字，链接按 10 字计。"
+        ),
+    )  # fmt: skip
     # Plain text of title, summary and body for substring search: PostgreSQL's full-text search
     # does not split Chinese into words (a sequential scan is fine at a club's item count).
     # Never rendered; results still pass the gate.
@@ -179,7 +186,15 @@ class GatedPage(Page):
             heading=_("访问权限"),
         ),
         MultiFieldPanel(
-            [FieldPanel("summary"), FieldPanel("cover_image"), FieldPanel("shareable")],
+            [
+                FieldPanel("summary"),
+                FieldPanel("cover_image"),
+                FieldPanel("shareable"),
+                FieldPanel(
+                    "share_text_template",
+                    widget=forms.Textarea(attrs={"rows": 3, "data-weibo-counter": ""}),
+                ),
+            ],
             heading=_("公开预告"),
         ),
     ]

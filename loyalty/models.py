@@ -372,6 +372,8 @@ class Trigger(models.TextChoices):
     ACTIVITY_ATTENDED = "activity_attended", _("参加活动")
     OFFER_CLAIMED = "offer_claimed", _("领取优惠")
     SHARE_VERIFIED = "share_verified", _("分享已确认")
+    SHARE_REFERRAL_APPLIED = "share_ref_applied", _("分享带来入会申请")
+    SHARE_REFERRAL_ADMITTED = "share_ref_admitted", _("分享带来新会员")
     REFERRAL_JOINED = "referral_joined", _("邀请的好友入会")
     BIRTHDAY = "birthday", _("生日")
     TIER_REACHED = "tier_reached", _("达到等级")

@@ -192,6 +192,7 @@ def _fault_from(spec: Any, now: float) -> dict[str, Any]:
         raise ValueError("a fault must be a JSON object")
     unknown = set(spec) - {
         "path", "mode", "error_code", "http_status", "error", "delay", "count", "seconds",
+        "probability",
     }  # fmt: skip
     if unknown:
         raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
@@ -208,6 +209,12 @@ def _fault_from(spec: Any, now: float) -> dict[str, Any]:
         raise ValueError("count must be a positive integer")
     if seconds is not None and (not isinstance(seconds, int | float) or seconds <= 0):
         raise ValueError("seconds must be a positive number")
+    probability = spec.get("probability", 1.0)
+    if (
+        not isinstance(probability, int | float) or isinstance(probability, bool)
+        or not 0 < probability <= 1
+    ):  # fmt: skip
+        raise ValueError("probability must be a number in (0, 1]")
     code = int(spec.get("error_code", 10001))
     if code in _STATUS_BY_CODE:
         default_status = _STATUS_BY_CODE[code]
@@ -234,6 +241,7 @@ def _fault_from(spec: Any, now: float) -> dict[str, Any]:
         "seconds": seconds,
         "remaining": count,
         "until": None if seconds is None else now + float(seconds),
+        "probability": float(probability),
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import secrets
 import string
 import sys
@@ -49,6 +50,8 @@ class Store:
         self.config = config
         self.clock = clock
         self.lock = threading.RLock()
+        # Probabilistic faults draw from their own generator; tests may seed it.
+        self.random = random.Random()
         self.data_dir = Path(config.data_dir) if config.data_dir else None
         self.users: dict[str, dict] = {}
         self.codes: dict[str, dict] = {}
@@ -332,6 +335,8 @@ class Store:
                     hit = path.startswith("/2/") or path.startswith("/oauth2/")
                 else:
                     hit = path.startswith(prefix) and not path.startswith("/_sandbox")
+                if hit and self.random.random() >= fault.get("probability", 1.0):
+                    continue  # this call escapes a probabilistic fault (and does not use it up)
                 if hit:
                     if fault["remaining"] is not None:
                         fault["remaining"] -= 1
