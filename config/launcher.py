@@ -271,6 +271,7 @@ def configure_sandbox(*, site_url: str, redirect_uris: list[str], preferred_port
     """Point the site at a local Weibo sandbox unless a real Weibo API base is configured."""
     port = free_port(int(os.environ.get("WEIBO_SANDBOX_PORT") or preferred_port))
     os.environ["WEIBO_API_BASE"] = f"http://127.0.0.1:{port}"
+    os.environ["WEIBO_STATUS_URL"] = f"http://127.0.0.1:{port}/_sandbox/#status-{{id}}"
     os.environ.setdefault("WEIBO_APP_KEY", "3388776655")
     os.environ.setdefault("WEIBO_APP_SECRET", "sandbox-app-secret")
     os.environ["WEIBO_SANDBOX_REDIRECT_URIS"] = ",".join(redirect_uris)

@@ -161,6 +161,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "loyalty-release-pending": {"task": "loyalty.release_pending", "schedule": crontab(minute=15)},
     "loyalty-sweep-member-events": {"task": "loyalty.sweep_member_events", "schedule": 600.0},
+    "share-sweep": {"task": "share.sweep", "schedule": 60.0},
+    # Members: segments and zombie flags from the last 90 days, after the loyalty night jobs.
+    "members-classify-segments": {
+        "task": "members.classify_segments",
+        "schedule": crontab(minute=30, hour=3),
+    },
 }
 
 # --- Applications -------------------------------------------------------------------------------
@@ -320,6 +326,8 @@ WAGTAILDOCS_PRIVATE_COLLECTION_OPTIONS = {"SHARED_PASSWORD": False}
 WAGTAILDOCS_SERVE_METHOD = "serve_view"
 WAGTAILIMAGES_MAX_UPLOAD_SIZE = 8 * 1024 * 1024
 WAGTAILIMAGES_MAX_IMAGE_PIXELS = 40_000_000
+# Uploads are re-encoded without EXIF/GPS/ICC metadata and checked for pixel bombs.
+WAGTAILIMAGES_IMAGE_FORM_BASE = "community.media_upload.ReencodingImageForm"
 WAGTAILADMIN_LOGIN_URL = "account_login"  # staff: password (+ TOTP) through allauth
 WAGTAIL_ENABLE_UPDATE_CHECK = False
 WAGTAIL_ENABLE_WHATS_NEW_BANNER = False
@@ -352,6 +360,20 @@ WEIBO_AUTHORIZE_BASE = (env_str("WEIBO_AUTHORIZE_BASE", WEIBO_API_BASE) or "").r
 WEIBO_APP_KEY = env_str("WEIBO_APP_KEY", "")
 WEIBO_APP_SECRET = env_str("WEIBO_APP_SECRET", "")
 WEIBO_HTTP_TIMEOUT = float(env_str("WEIBO_HTTP_TIMEOUT", "10") or 10)
+
+# --- Sharing to Weibo ---------------------------------------------------------------------------
+# A worker holds a share in flight for this long; it must exceed the longest Weibo call
+# (connect 5 s + WEIBO_HTTP_TIMEOUT), or a slow call could be taken over and posted twice.
+SHARE_SENDING_LEASE = env_int("SHARE_SENDING_LEASE", int(3 * WEIBO_HTTP_TIMEOUT + 30))
+SHARE_MAX_ATTEMPTS = env_int("SHARE_MAX_ATTEMPTS", 8)
+SHARE_RETRY_BASE_DELAY = env_int("SHARE_RETRY_BASE_DELAY", 30)
+# Retries wait in the broker as countdown messages: keep them far below its visibility timeout.
+SHARE_RETRY_MAX_DELAY = min(env_int("SHARE_RETRY_MAX_DELAY", 900), CELERY_VISIBILITY_TIMEOUT // 4)
+# A queued share untouched for this long is queued again (its message was lost).
+SHARE_SWEEP_GRACE = env_int("SHARE_SWEEP_GRACE", 300)
+CLUB_NAME = WAGTAIL_SITE_NAME
+# Where a member sees a posted share ({uid} and {id} are filled in).
+WEIBO_STATUS_URL = env_str("WEIBO_STATUS_URL", "https://weibo.com/{uid}/{id}")
 SOCIALACCOUNT_PROVIDERS = {
     "weibo": {
         "APPS": [{"client_id": WEIBO_APP_KEY, "secret": WEIBO_APP_SECRET, "key": ""}],

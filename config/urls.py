@@ -15,6 +15,7 @@ urlpatterns = [
     path("members/", include("members.urls")),
     path("points/", include("loyalty.urls")),
     path("notifications/", include("core.notification_urls")),
+    path("", include("share.urls")),
     path("", include("community.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", include(wagtailadmin_urls)),

@@ -83,6 +83,10 @@ def consent(request: HttpRequest) -> HttpResponse:
             messages.error(request, error.message)
             return redirect("members:login")
         request.session.pop(SESSION_WEIBO_LOGIN, None)
+        if login is not None:  # a first consent: credit the share that brought them, if any
+            from share.views import attach_referral_from_request
+
+            attach_referral_from_request(request, member)
         return _route_by_state(request, member)
     profile = (login.profile if login else {}) or {}
     return render(

@@ -54,7 +54,9 @@ class Share(models.Model):
     subject_key = models.CharField(_("分享对象"), max_length=40, db_index=True)
     subject_title = models.CharField(_("标题"), max_length=255)
     text = models.TextField(_("微博正文"))
-    token = models.CharField(_("链接标识"), max_length=32, unique=True)
+    # The same for every share of one subject by one member, so the card (which carries the
+    # link as a QR code) is rendered once per member and subject; visits go to the latest share.
+    token = models.CharField(_("链接标识"), max_length=32, db_index=True)
     link = models.URLField(_("追踪链接"), max_length=300)
     with_card = models.BooleanField(_("附带分享图"), default=True)
     card_name = models.CharField(_("分享图文件"), max_length=200, blank=True)
@@ -98,6 +100,14 @@ class Share(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member} → {self.subject_title} ({self.get_state_display()})"
+
+    @property
+    def weibo_url(self) -> str:
+        from django.conf import settings
+
+        if not self.weibo_status_id:
+            return ""
+        return settings.WEIBO_STATUS_URL.format(uid=self.weibo_uid, id=self.weibo_status_id)
 
     @property
     def reward_key(self) -> str:

@@ -92,3 +92,29 @@ def get_token_info(*, access_token: str) -> dict[str, Any]:
         timeout=settings.WEIBO_HTTP_TIMEOUT,
     )
     return parse_weibo_body(response)
+
+
+def statuses_share(
+    *,
+    access_token: str,
+    status: str,
+    rip: str,
+    pic: bytes | None = None,
+    pic_name: str = "card.jpg",
+) -> dict[str, Any]:
+    """Post to the member's timeline: the one posting API Weibo leaves open to third-party apps.
+
+    Form-encoded without a picture, multipart with one. Raises WeiboError for Weibo's refusals and
+    lets ``requests`` exceptions (timeouts, dropped connections) through: the caller must treat
+    those as "in doubt", since Weibo may have posted before the answer was lost.
+    """
+    data = {"status": status, "rip": rip}
+    files = {"pic": (pic_name, pic, "image/jpeg")} if pic else None
+    response = requests.post(
+        api_url("/2/statuses/share.json"),
+        data=data,
+        files=files,
+        headers={"Authorization": f"OAuth2 {access_token}"},
+        timeout=(5, settings.WEIBO_HTTP_TIMEOUT),
+    )
+    return parse_weibo_body(response)

@@ -1,0 +1,532 @@
+"""Business actions of sharing: confirm, post (exactly once), sweep, count visits, attribute.
+
+Posting discipline (the reason this module looks the way it does):
+
+1. A share is created only by ``share_confirm``, with the exact text and picture the member saw.
+2. ``share_post`` runs in a Celery task (``acks_late``) in three steps: claim the row under lock
+   (state ``sending``, a lease, ``attempts + 1``, committed); call Weibo outside any transaction;
+   record the outcome under lock. Two deliveries of the same task cannot both call Weibo: the
+   second sees ``sending`` with a live lease and stops.
+3. A worker that dies after claiming leaves ``sending`` with a lease that runs out; the sweeper
+   queues the share again and the next attempt is *in doubt*: Weibo may hold the post already.
+   The text carries a link unique to the member and subject, so posting it again can only be
+   answered "repeat content" (20019) if the earlier attempt did reach Weibo — which then counts
+   as sent, and nothing is posted twice.
+4. Weibo's ``error_code`` decides: transient codes and lost answers retry with exponential
+   backoff (every delay below the broker's visibility timeout); content errors fail for good with
+   the reason; token errors wait for the member to authorise again, then resume.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import random
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.audit import audit_record
+from core.errors import DomainError
+from core.models import Notification
+from core.notifications import notify
+from members.models import Member
+from share.models import Share, ShareAttempt, ShareReferral, ShareVisit
+from share.subjects import Subject
+from share.text import fill_template, text_problems
+
+log = logging.getLogger(__name__)
+
+# Weibo's error codes (see the protocol notes in docs/share.md).
+TRANSIENT_CODES = frozenset({10001, 10002, 10003, 10009, 10022, 10023, 10024, 20016, 21331})
+CONTENT_CODES = frozenset({10017, 20005, 20006, 20012, 20017, 20018, 20019, 20020, 20021})
+TOKEN_CODES = frozenset({21301, 21314, 21315, 21316, 21317, 21319, 21327, 21332})
+REPEAT_CONTENT = 20019
+
+CONTENT_REASONS = {
+    10017: _("微博认为分享内容的参数不正确（例如链接不在安全域名下）。"),
+    20005: _("图片格式不被微博接受。"),
+    20006: _("图片太大。"),
+    20012: _("文字超过 140 字。"),
+    20017: _("短时间内发布了相似的内容。"),
+    20018: _("内容包含微博不允许的网址。"),
+    20019: _("与你上一条微博内容重复。"),
+    20020: _("微博认为内容含有广告。"),
+    20021: _("微博认为内容违规。"),
+}
+
+
+def link_token(*, member: Member, subject_key: str) -> str:
+    """Stable per member and subject (so the card is rendered once); unguessable without the key."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"share:{member.pk}:{subject_key}".encode(), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest[:12]).decode().rstrip("=")
+
+
+def share_link(token: str) -> str:
+    return f"{settings.SITE_URL}/s/{token}/"
+
+
+def draft_text(*, member: Member, subject: Subject) -> tuple[str, str, str]:
+    """(text, token, link) that the confirmation page proposes."""
+    token = link_token(member=member, subject_key=subject.key)
+    link = share_link(token)
+    name = member.display_name or member.weibo_screen_name or ""
+    return fill_template(subject.template, member=name, title=subject.title, link=link), token, link
+
+
+# --- Share card ------------------------------------------------------------------------------
+
+
+def _image_bytes(image) -> bytes | None:
+    """A moderate rendition of a Wagtail image (the card crops it again)."""
+    if image is None:
+        return None
+    try:
+        rendition = image.get_rendition("max-1200x1200|format-jpeg")
+        with rendition.file.open("rb") as handle:
+            return handle.read()
+    except Exception:  # a missing file must not stop a share; the card goes without a cover
+        log.warning("share card: cover image %s unreadable", getattr(image, "pk", None))
+        return None
+
+
+def _avatar_bytes(member: Member) -> bytes | None:
+    if not member.weibo_avatar_url:
+        return None
+    try:
+        response = requests.get(member.weibo_avatar_url, timeout=(3, 5))
+    except requests.RequestException:
+        return None
+    if response.status_code != 200 or len(response.content) > 2_000_000:
+        return None
+    return response.content
+
+
+def card_for(*, member: Member, subject: Subject, link: str, show_name: bool) -> str:
+    """Storage name of the card JPEG, rendered once per content (member, subject, name choice)."""
+    from share.card import CardContent, content_fingerprint, render_card
+
+    name = (member.display_name or member.weibo_screen_name) if show_name else ""
+    content = CardContent(
+        title=subject.title,
+        summary=subject.summary,
+        link=link,
+        tier_label=subject.tier_label,
+        kind_label=subject.kind_label,
+        member_name=name,
+        member_avatar=_avatar_bytes(member) if show_name else None,
+        cover_image=_image_bytes(subject.cover),
+        brand=settings.CLUB_NAME,
+    )
+    storage_name = f"share-cards/{content_fingerprint(content)}.jpg"
+    if not default_storage.exists(storage_name):
+        default_storage.save(storage_name, ContentFile(render_card(content)))
+    return storage_name
+
+
+# --- Confirmation ----------------------------------------------------------------------------
+
+
+def share_confirm(
+    *,
+    member: Member,
+    subject: Subject,
+    text: str,
+    with_card: bool,
+    show_name: bool,
+    rip: str,
+    confirmation_key: str,
+) -> Share:
+    """The member confirmed this exact text and picture: record the share and queue its posting.
+
+    Confirming the same page twice (a double tap, a resubmitted form) gives the same share.
+    """
+    existing = Share.objects.filter(confirmation_key=confirmation_key, member=member).first()
+    if existing:
+        return existing
+    token = link_token(member=member, subject_key=subject.key)
+    link = share_link(token)
+    text = text.strip()
+    problems = text_problems(text, link=link)
+    if problems:
+        raise DomainError(" ".join(problems))
+    card_name = card_for(member=member, subject=subject, link=link, show_name=show_name) if (
+        with_card
+    ) else ""  # fmt: skip
+    try:
+        with transaction.atomic():
+            share = Share.objects.create(
+                member=member, kind=subject.kind, item=subject.item,
+                redemption=subject.redemption, tier=subject.tier, subject_key=subject.key,
+                subject_title=subject.title[:255], text=text, token=token, link=link,
+                with_card=with_card, card_name=card_name, show_name=show_name, rip=rip,
+                confirmation_key=confirmation_key, followers_at_share=member.weibo_followers,
+            )  # fmt: skip
+            _enqueue_on_commit(share.pk)
+    except IntegrityError:
+        existing = Share.objects.filter(confirmation_key=confirmation_key, member=member).first()
+        if existing is None:
+            raise
+        return existing
+    return share
+
+
+def _enqueue_on_commit(share_id: int, countdown: float = 0) -> None:
+    from share.tasks import post_share
+
+    transaction.on_commit(lambda: post_share.apply_async((share_id,), countdown=countdown))
+
+
+# --- Posting ---------------------------------------------------------------------------------
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.SHARE_SENDING_LEASE)
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with jitter, capped well below the broker's visibility timeout."""
+    base = settings.SHARE_RETRY_BASE_DELAY * (2 ** max(attempt - 1, 0))
+    delay = min(base, settings.SHARE_RETRY_MAX_DELAY)
+    return delay * random.uniform(0.8, 1.2)
+
+
+def _claim(share_id: int, now: datetime) -> tuple[Share | None, str | None, bool]:
+    """Lock, check, mark in flight. Returns (share, token, in_doubt) or (None, reason, False)."""
+    from members.services import member_token
+
+    with transaction.atomic():
+        share = Share.objects.select_for_update().select_related("member").get(pk=share_id)
+        if share.state in {Share.State.SENT, Share.State.FAILED, Share.State.NEEDS_REAUTH}:
+            return None, share.state, False
+        if share.state == Share.State.SENDING and share.lease_until and share.lease_until > now:
+            return None, "busy", False
+        if share.state == Share.State.QUEUED and share.next_attempt_at and (
+            share.next_attempt_at > now + timedelta(seconds=1)
+        ):  # fmt: skip
+            return None, "not_due", False
+        in_doubt = share.in_doubt or share.state == Share.State.SENDING
+        if not in_doubt and _member_has_share_in_doubt(share):
+            # The in-doubt one goes first: "repeat content" only proves a lost post while it is
+            # still the member's latest post on Weibo.
+            share.next_attempt_at = now + timedelta(seconds=5)
+            share.save(update_fields=["next_attempt_at", "updated_at"])
+            _enqueue_on_commit(share.pk, countdown=5)
+            return None, "waiting_for_in_doubt", False
+        token = member_token(share.member)
+        if token is None:
+            _record(share, outcome=ShareAttempt.Outcome.REAUTH, started=now, code=None,
+                    message="no usable token", number=share.attempts)  # fmt: skip
+            share.state = Share.State.NEEDS_REAUTH
+            share.in_doubt = in_doubt
+            share.save(update_fields=["state", "in_doubt", "updated_at"])
+            return None, share.state, False
+        share.state = Share.State.SENDING
+        share.attempts += 1
+        share.lease_until = now + _lease()
+        share.in_doubt = in_doubt
+        share.save(update_fields=["state", "attempts", "lease_until", "in_doubt", "updated_at"])
+        return share, token, in_doubt
+
+
+def _member_has_share_in_doubt(share: Share) -> bool:
+    return (
+        Share.objects.filter(
+            member_id=share.member_id,
+            in_doubt=True,
+            state__in=[Share.State.QUEUED, Share.State.SENDING, Share.State.NEEDS_REAUTH],
+        )
+        .exclude(pk=share.pk)
+        .exists()
+    )
+
+
+def _record(share: Share, *, outcome: str, started: datetime, code, message: str, number=None):
+    ShareAttempt.objects.get_or_create(
+        share=share, number=number if number is not None else share.attempts,
+        defaults={"outcome": outcome, "error_code": code, "message": message[:300],
+                  "started_at": started},
+    )  # fmt: skip
+
+
+def _card_bytes(share: Share) -> bytes | None:
+    if not (share.with_card and share.card_name):
+        return None
+    try:
+        with default_storage.open(share.card_name, "rb") as handle:
+            return handle.read()
+    except OSError:
+        log.warning("share %s: card %s missing, posting without it", share.pk, share.card_name)
+        return None
+
+
+def share_post(*, share_id: int, now: datetime | None = None) -> str:
+    """Post one share to Weibo, exactly once whatever crashes or redeliveries happen around it."""
+    from members.weibo import client as weibo
+
+    started = now or timezone.now()
+    share, token, in_doubt = _claim(share_id, started)
+    if share is None:
+        return token or ""
+    attempt = share.attempts
+    try:
+        status = weibo.statuses_share(
+            access_token=token, status=share.text, rip=share.rip, pic=_card_bytes(share)
+        )
+    except weibo.WeiboError as error:
+        return _after_error(share_id, attempt, started, error.code, error.message,
+                            http_status=error.http_status, in_doubt=in_doubt)  # fmt: skip
+    except requests.RequestException as error:
+        # The request may have reached Weibo: every later attempt is in doubt.
+        return _after_error(share_id, attempt, started, None, type(error).__name__,
+                            http_status=None, in_doubt=True)  # fmt: skip
+    return _after_success(share_id, attempt, started, status)
+
+
+def _locked_attempt(share_id: int, attempt: int) -> Share | None:
+    share = Share.objects.select_for_update().select_related("member").get(pk=share_id)
+    if share.state != Share.State.SENDING or share.attempts != attempt:
+        # The lease ran out and another worker took over; its outcome is the one that counts.
+        log.warning("share %s: attempt %s finished after losing its lease", share_id, attempt)
+        return None
+    return share
+
+
+def _after_success(share_id: int, attempt: int, started: datetime, status: dict) -> str:
+    now = timezone.now()
+    with transaction.atomic():
+        share = _locked_attempt(share_id, attempt)
+        if share is None:
+            return "stale"
+        _mark_sent(share, now=now, status_id=str(status.get("idstr") or status.get("id") or ""),
+                   uid=str((status.get("user") or {}).get("idstr") or ""))  # fmt: skip
+        _record(share, outcome=ShareAttempt.Outcome.SENT, started=started, code=None, message="")
+    return share.state
+
+
+def _mark_sent(share: Share, *, now: datetime, status_id: str, uid: str) -> None:
+    from loyalty.models import Trigger
+    from loyalty.services import points_award_for_event
+
+    share.state = Share.State.SENT
+    share.sent_at = now
+    share.weibo_status_id = status_id
+    share.weibo_uid = uid or share.member.weibo_uid or ""
+    share.lease_until = None
+    share.last_error_code = None
+    share.last_error = ""
+    share.save(update_fields=["state", "sent_at", "weibo_status_id", "weibo_uid", "lease_until",
+                              "last_error_code", "last_error", "updated_at"])  # fmt: skip
+    points_award_for_event(
+        member=share.member, trigger=Trigger.SHARE_VERIFIED, natural_key=share.reward_key,
+        reference=("share", share.pk), now=now,
+    )  # fmt: skip
+    notify(
+        user_id=share.member.user_id, kind=Notification.Kind.SHARE_SENT,
+        title=_("已分享到微博：%(title)s") % {"title": share.subject_title},
+        link="/share/mine/", dedupe_key=f"share-sent:{share.pk}",
+    )  # fmt: skip
+
+
+def _is_transient(code: int | None, http_status: int | None) -> bool:
+    if code in TRANSIENT_CODES:
+        return True
+    if code in CONTENT_CODES or code in TOKEN_CODES:
+        return False
+    if code is None:  # timeout, dropped connection
+        return True
+    return http_status is None or http_status >= 500  # unknown code: decide by the status
+
+
+def _after_error(
+    share_id: int, attempt: int, started: datetime, code: int | None, message: str, *,
+    http_status: int | None, in_doubt: bool,
+) -> str:  # fmt: skip
+    from members.services import member_token_invalidate
+
+    now = timezone.now()
+    retry_in = None
+    with transaction.atomic():
+        share = _locked_attempt(share_id, attempt)
+        if share is None:
+            return "stale"
+        share.last_error_code = code
+        share.last_error = message[:300]
+        share.lease_until = None
+        if code == REPEAT_CONTENT and in_doubt:
+            # Weibo already has exactly this text from this member: our lost attempt landed.
+            _mark_sent(share, now=now, status_id="", uid="")
+            _record(share, outcome=ShareAttempt.Outcome.CONFIRMED_REPEAT, started=started,
+                    code=code, message=message)  # fmt: skip
+            return share.state
+        if code in TOKEN_CODES:
+            share.state = Share.State.NEEDS_REAUTH
+            share.in_doubt = in_doubt
+            outcome = ShareAttempt.Outcome.REAUTH
+            member_token_invalidate(member=share.member, reason=f"{code} {message}")
+        elif _is_transient(code, http_status) and attempt < settings.SHARE_MAX_ATTEMPTS:
+            share.state = Share.State.QUEUED
+            share.in_doubt = in_doubt
+            retry_in = retry_delay(attempt)
+            share.next_attempt_at = now + timedelta(seconds=retry_in)
+            outcome = ShareAttempt.Outcome.RETRY
+        else:
+            share.state = Share.State.FAILED
+            outcome = ShareAttempt.Outcome.FAILED
+            reason = CONTENT_REASONS.get(code) or _("微博暂时无法发布，已多次重试。")
+            notify(
+                user_id=share.member.user_id, kind=Notification.Kind.SHARE_FAILED,
+                title=_("分享未能发布：%(title)s") % {"title": share.subject_title},
+                body=str(reason), link="/share/mine/", dedupe_key=f"share-failed:{share.pk}",
+            )  # fmt: skip
+        share.save(update_fields=["state", "in_doubt", "next_attempt_at", "last_error_code",
+                                  "last_error", "lease_until", "updated_at"])  # fmt: skip
+        _record(share, outcome=outcome, started=started, code=code, message=message)
+        if retry_in is not None:
+            _enqueue_on_commit(share.pk, countdown=retry_in)
+    return share.state
+
+
+# --- Recovery --------------------------------------------------------------------------------
+
+
+def shares_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Queue again what a lost message, a dead worker or a re-authorisation left waiting.
+
+    Safe to run at any time and as often as wanted: the posting task itself decides, under lock,
+    whether there is anything to do.
+    """
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.SHARE_SWEEP_GRACE)
+    counts = {"lost": 0, "dead_worker": 0, "reauthorised": 0, "admitted": 0}
+    with transaction.atomic():
+        lost = list(
+            Share.objects.filter(state=Share.State.QUEUED, updated_at__lte=now - grace)
+            .exclude(next_attempt_at__gt=now - grace)
+            .values_list("pk", flat=True)[:500]
+        )
+        dead = list(
+            Share.objects.filter(state=Share.State.SENDING, lease_until__lt=now).values_list(
+                "pk", flat=True
+            )[:500]
+        )
+        resumable = list(
+            Share.objects.select_for_update(skip_locked=True)
+            .filter(
+                state=Share.State.NEEDS_REAUTH,
+                member__weibo_token_state=Member.TokenState.VALID,
+                member__state=Member.State.MEMBER,
+            )
+            .values_list("pk", flat=True)[:500]
+        )
+        if resumable:
+            Share.objects.filter(pk__in=resumable).update(
+                state=Share.State.QUEUED, next_attempt_at=None, updated_at=now
+            )
+        for share_id in [*lost, *dead, *resumable]:
+            _enqueue_on_commit(share_id)
+    counts.update(lost=len(lost), dead_worker=len(dead), reauthorised=len(resumable))
+    counts["admitted"] = referrals_sweep(now=now)
+    return counts
+
+
+def share_retry(*, member: Member, share_id: int) -> Share:
+    """The member asks to try a failed or waiting share again (after fixing their token)."""
+    with transaction.atomic():
+        share = Share.objects.select_for_update().filter(pk=share_id, member=member).first()
+        if share is None:
+            raise DomainError(_("找不到这条分享。"))
+        if share.state not in {Share.State.NEEDS_REAUTH, Share.State.FAILED}:
+            raise DomainError(_("这条分享正在处理或已发布。"))
+        if share.state == Share.State.FAILED and share.last_error_code in CONTENT_CODES:
+            raise DomainError(_("微博拒绝了这条内容，请修改文字后重新分享。"))
+        share.state = Share.State.QUEUED
+        share.next_attempt_at = None
+        share.save(update_fields=["state", "next_attempt_at", "updated_at"])
+        _enqueue_on_commit(share.pk)
+    return share
+
+
+# --- Landing visits and referrals ------------------------------------------------------------
+
+
+def share_visit_record(*, share: Share, visitor: str, now: datetime | None = None) -> bool:
+    """Count a unique visitor per day; True when this visit was the first of the day."""
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            ShareVisit.objects.create(
+                share=share, visitor=visitor[:64], day=timezone.localdate(now), created_at=now
+            )
+    except IntegrityError:
+        return False  # a refresh, or another tab: already counted today
+    return True
+
+
+def referral_attach(*, member: Member, share_id: int, now: datetime | None = None) -> bool:
+    """An outsider who came through a share has applied: attribute them and reward the sharer.
+
+    Nothing for the sharer's own account, for a member already attributed, or (for the reward)
+    for an account that looks like a zombie.
+    """
+    from loyalty.models import Trigger
+    from loyalty.services import points_award_for_event
+
+    now = now or timezone.now()
+    share = Share.objects.select_related("member").filter(pk=share_id).first()
+    if share is None or share.member_id == member.pk:
+        return False
+    with transaction.atomic():
+        referral, created = ShareReferral.objects.get_or_create(
+            member=member, defaults={"share": share, "applied_at": now}
+        )
+        if not created:
+            return False
+        audit_record(
+            action="share.referral_applied", target=member, rule="share.referral",
+            after={"share": share.pk, "sharer": share.member_id},
+        )  # fmt: skip
+        if not member.zombie_suspected:
+            points_award_for_event(
+                member=share.member, trigger=Trigger.SHARE_REFERRAL_APPLIED,
+                natural_key=f"share-ref-applied:{member.pk}", reference=("member", member.pk),
+                now=now,
+            )  # fmt: skip
+    return True
+
+
+def referrals_sweep(*, now: datetime | None = None) -> int:
+    """Admitted since they applied through a share: the second stage of the sharer's reward."""
+    from loyalty.models import Trigger
+    from loyalty.services import points_award_for_event
+
+    now = now or timezone.now()
+    pending = list(
+        ShareReferral.objects.filter(
+            admitted_at__isnull=True, member__state=Member.State.MEMBER
+        ).select_related("member", "share__member")[:500]
+    )
+    for referral in pending:
+        with transaction.atomic():
+            updated = ShareReferral.objects.filter(pk=referral.pk, admitted_at__isnull=True).update(
+                admitted_at=referral.member.joined_at or now
+            )
+            if not updated:
+                continue
+            if not referral.member.zombie_suspected:
+                points_award_for_event(
+                    member=referral.share.member, trigger=Trigger.SHARE_REFERRAL_ADMITTED,
+                    natural_key=f"share-ref-admitted:{referral.member_id}",
+                    reference=("member", referral.member_id), now=now,
+                )  # fmt: skip
+    return len(pending)

@@ -1,0 +1,17 @@
+"""Celery entry points for sharing; the logic (and the exactly-once discipline) is in services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from share import services
+
+
+@shared_task(name="share.post", acks_late=True, reject_on_worker_lost=True)
+def post_share(share_id: int) -> str:
+    return services.share_post(share_id=share_id)
+
+
+@shared_task(name="share.sweep")
+def sweep() -> dict:
+    return services.shares_sweep()
