@@ -62,9 +62,13 @@ def club(db):
 def make_sharer(sandbox: Sandbox, *, uid: str = "1001000012", tier=None, followers=2316) -> Member:
     token = sandbox.token_for(uid)
     return MemberFactory(
-        tier=tier, weibo_uid=uid, weibo_screen_name=f"微博用户{uid[-2:]}", weibo_followers=followers,
-        weibo_token_encrypted=crypto.encrypt(token), weibo_token_state=Member.TokenState.VALID,
-    )  # fmt: skip
+        tier=tier,
+        weibo_uid=uid,
+        weibo_screen_name=f"微博用户{uid[-2:]}",
+        weibo_followers=followers,
+        weibo_token_encrypted=crypto.encrypt(token),
+        weibo_token_state=Member.TokenState.VALID,
+    )
 
 
 def register(member: Member, activity: ActivityPage) -> Registration:

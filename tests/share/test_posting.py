@@ -74,10 +74,10 @@ def test_confirming_the_same_page_twice_gives_one_share(setup):
     subject = subject_for(member, kind="item", ref=trip.pk)
     text, _token, _link = services.draft_text(member=member, subject=subject)
     key = uuid.uuid4().hex
-    first = services.share_confirm(member=member, subject=subject, text=text, with_card=False,
-                                   show_name=True, rip="203.0.113.7", confirmation_key=key)  # fmt: skip
-    second = services.share_confirm(member=member, subject=subject, text=text, with_card=False,
-                                    show_name=True, rip="203.0.113.7", confirmation_key=key)  # fmt: skip
+    kwargs = dict(member=member, subject=subject, text=text, with_card=False, show_name=True,
+                  rip="203.0.113.7", confirmation_key=key)  # fmt: skip
+    first = services.share_confirm(**kwargs)
+    second = services.share_confirm(**kwargs)
     assert first.pk == second.pk
     assert Share.objects.count() == 1
 
