@@ -371,6 +371,8 @@ SHARE_RETRY_BASE_DELAY = env_int("SHARE_RETRY_BASE_DELAY", 30)
 SHARE_RETRY_MAX_DELAY = min(env_int("SHARE_RETRY_MAX_DELAY", 900), CELERY_VISIBILITY_TIMEOUT // 4)
 # A queued share untouched for this long is queued again (its message was lost).
 SHARE_SWEEP_GRACE = env_int("SHARE_SWEEP_GRACE", 300)
+# Font file for share card pictures; empty = look for Noto Sans CJK (fonts-noto-cjk) and others.
+SHARE_CARD_FONT = env_str("SHARE_CARD_FONT", "")
 CLUB_NAME = WAGTAIL_SITE_NAME
 # Where a member sees a posted share ({uid} and {id} are filled in).
 WEIBO_STATUS_URL = env_str("WEIBO_STATUS_URL", "https://weibo.com/{uid}/{id}")

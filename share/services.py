@@ -112,9 +112,13 @@ def _avatar_bytes(member: Member) -> bytes | None:
     return response.content
 
 
+class CardUnavailable(Exception):
+    """No card can be drawn here (no CJK font installed): share without one, and tell ops."""
+
+
 def card_for(*, member: Member, subject: Subject, link: str, show_name: bool) -> str:
     """Storage name of the card JPEG, rendered once per content (member, subject, name choice)."""
-    from share.card import CardContent, content_fingerprint, render_card
+    from share.card import CardContent, CardFontMissing, content_fingerprint, render_card
 
     name = (member.display_name or member.weibo_screen_name) if show_name else ""
     content = CardContent(
@@ -130,7 +134,12 @@ def card_for(*, member: Member, subject: Subject, link: str, show_name: bool) ->
     )
     storage_name = f"share-cards/{content_fingerprint(content)}.jpg"
     if not default_storage.exists(storage_name):
-        default_storage.save(storage_name, ContentFile(render_card(content)))
+        try:
+            data = render_card(content)
+        except CardFontMissing as error:
+            log.error("share card not rendered: %s", error)
+            raise CardUnavailable(str(error)) from error
+        default_storage.save(storage_name, ContentFile(data))
     return storage_name
 
 
@@ -160,9 +169,12 @@ def share_confirm(
     problems = text_problems(text, link=link)
     if problems:
         raise DomainError(" ".join(problems))
-    card_name = card_for(member=member, subject=subject, link=link, show_name=show_name) if (
-        with_card
-    ) else ""  # fmt: skip
+    card_name = ""
+    if with_card:
+        try:
+            card_name = card_for(member=member, subject=subject, link=link, show_name=show_name)
+        except CardUnavailable:
+            with_card = False  # the post goes out with its text; the error log tells ops why
     try:
         with transaction.atomic():
             share = Share.objects.create(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from community.gate import decide
+from community.gate import Surface, decide
 from community.models import ActivityPage, GatedPage
 from core.errors import DomainError
 from members.models import Member, Tier
@@ -64,6 +64,9 @@ def item_subject(member: Member, page_id: int) -> Subject:
     viewer = ViewerStatus(member.state, tier=member.tier, member=member)
     if not decide(viewer, item).full:
         raise NotShareable(_("你还不能查看这条内容，所以不能分享它。"))
+    if not decide(ViewerStatus("outsider"), item, Surface.SHARE_CARD).visible:
+        # Hidden from outsiders altogether: even its title must not reach a public timeline.
+        raise NotShareable(_("这条内容不对外公开，不能分享。"))
     specific = item.specific
     if isinstance(specific, ActivityPage):
         took_part = specific.registrations.filter(

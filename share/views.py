@@ -116,9 +116,12 @@ def card_preview(request: HttpRequest) -> HttpResponse:
     except NotShareable:
         raise Http404 from None
     _text, _token, link = services.draft_text(member=member, subject=subject)
-    name = services.card_for(
-        member=member, subject=subject, link=link, show_name=request.GET.get("show_name") == "1"
-    )
+    try:
+        name = services.card_for(
+            member=member, subject=subject, link=link, show_name=request.GET.get("show_name") == "1"
+        )
+    except services.CardUnavailable:
+        raise Http404 from None
     return FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
 
 
@@ -152,16 +155,22 @@ def share_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _visitor_key(request: HttpRequest) -> tuple[str, str | None]:
-    """A pseudonymous visitor id: the cookie when present, else a hash of address and browser."""
-    cookie = request.COOKIES.get(VISITOR_COOKIE)
+    """A pseudonymous visitor id, and the cookie to set when the visitor has none yet.
+
+    A first visit derives the id from address and browser and stores it in a cookie, so a visitor
+    counts once whether their refreshes bring the cookie back (the same id) or not (the same
+    address and browser give the same id again).
+    """
+    cookie = request.COOKIES.get(VISITOR_COOKIE, "")
     new_cookie = None
-    if not cookie or len(cookie) != 32:
-        new_cookie = uuid.uuid4().hex
+    if len(cookie) != 32 or not all(c in "0123456789abcdef" for c in cookie):
         basis = f"{client_ip(request)}|{request.META.get('HTTP_USER_AGENT', '')[:200]}"
-    else:
-        basis = cookie
-    digest = hashlib.sha256(f"{settings.SECRET_KEY}|{basis}".encode()).hexdigest()
-    return digest, new_cookie
+        cookie = new_cookie = hashlib.sha256(f"{settings.SECRET_KEY}|{basis}".encode()).hexdigest()[
+            :32
+        ]
+    return hashlib.sha256(
+        f"{settings.SECRET_KEY}|visitor|{cookie}".encode()
+    ).hexdigest(), new_cookie
 
 
 def _landing_share(token: str) -> Share:
