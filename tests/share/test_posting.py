@@ -298,3 +298,20 @@ def test_only_what_the_member_may_share_can_be_shared(setup, club):
     member.state = Member.State.SUSPENDED
     with pytest.raises(NotShareable):
         subject_for(member, kind="item", ref=setup["trip"].pk)
+
+
+def test_the_card_is_posted_as_the_picture_exactly_as_confirmed(setup):
+    import hashlib
+
+    from django.core.files.storage import default_storage
+
+    member, trip, sandbox = setup["member"], setup["trip"], setup["sandbox"]
+    share = confirm(member, subject_for(member, kind="item", ref=trip.pk), with_card=True)
+    assert share.card_name
+    services.share_post(share_id=share.pk)
+    post = sandbox.posts()[0]
+    with default_storage.open(share.card_name, "rb") as handle:
+        card = handle.read()
+    assert post["pic"]["content_type"] == "image/jpeg"
+    assert post["pic"]["sha256"] == hashlib.sha256(card).hexdigest()
+    assert sandbox.pic(post["id"]) == card
