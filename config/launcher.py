@@ -267,9 +267,11 @@ def sandbox_child(port: int, site_url: str, data_dir: Path | None) -> Child:
     return Child("weibo-sandbox", argv)
 
 
-def configure_sandbox(*, site_url: str, redirect_uris: list[str], preferred_port: int) -> int:
+def configure_sandbox(
+    *, site_url: str, redirect_uris: list[str], preferred_port: int | None
+) -> int:
     """Point the site at a local Weibo sandbox unless a real Weibo API base is configured."""
-    port = free_port(int(os.environ.get("WEIBO_SANDBOX_PORT") or preferred_port))
+    port = free_port(int(os.environ.get("WEIBO_SANDBOX_PORT") or preferred_port or 0) or None)
     os.environ["WEIBO_API_BASE"] = f"http://127.0.0.1:{port}"
     os.environ["WEIBO_STATUS_URL"] = f"http://127.0.0.1:{port}/_sandbox/#status-{{id}}"
     os.environ.setdefault("WEIBO_APP_KEY", "3388776655")
@@ -394,15 +396,17 @@ def command_test(argv: list[str]) -> int:
     sandbox_port = configure_sandbox(
         site_url=os.environ["SITE_URL"],
         redirect_uris=["http://testserver/", "http://127.0.0.1/", "http://localhost/"],
-        preferred_port=18090,
+        # Ports the kernel picks: runs started side by side never pick the same one (a fixed
+        # preference could hand one port to two runs before either had bound it).
+        preferred_port=None,
     )
-    services = start_services(prefix="test-", redis_port=16390, persist_redis=False)
+    services = start_services(prefix="test-", redis_port=None, persist_redis=False)
     sandbox = sandbox_child(sandbox_port, os.environ["SITE_URL"], None)
     sandbox.argv.append("--quiet")
     try:
         manage("collectstatic", "--noinput", "-v", "0")
         sandbox.start()
-        if not wait_for_port(sandbox_port, 10):
+        if not wait_for_port(sandbox_port, 10) or not sandbox.alive():
             raise SystemExit("the Weibo sandbox did not start")
         result = subprocess.run([PYTHON, "-m", "pytest", *argv], cwd=BASE_DIR)
         return result.returncode

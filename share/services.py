@@ -50,6 +50,7 @@ TRANSIENT_CODES = frozenset({10001, 10002, 10003, 10009, 10022, 10023, 10024, 20
 CONTENT_CODES = frozenset({10017, 20005, 20006, 20012, 20017, 20018, 20019, 20020, 20021})
 TOKEN_CODES = frozenset({21301, 21314, 21315, 21316, 21317, 21319, 21327, 21332})
 REPEAT_CONTENT = 20019
+MEMBER_WAIT = 3  # seconds a share waits while the same member's other share is in flight
 
 CONTENT_REASONS = {
     10017: _("微博认为分享内容的参数不正确（例如链接不在安全域名下）。"),
@@ -228,13 +229,13 @@ def _claim(share_id: int, now: datetime) -> tuple[Share | None, str | None, bool
         ):  # fmt: skip
             return None, "not_due", False
         in_doubt = share.in_doubt or share.state == Share.State.SENDING
-        if not in_doubt and _member_has_share_in_doubt(share):
-            # The in-doubt one goes first: "repeat content" only proves a lost post while it is
-            # still the member's latest post on Weibo.
-            share.next_attempt_at = now + timedelta(seconds=5)
+        if _member_blocked(share, now=now, in_doubt=in_doubt):
+            # One post per member at a time, and an in-doubt one first: "repeat content" only
+            # proves a lost post while it is still the member's latest post on Weibo.
+            share.next_attempt_at = now + timedelta(seconds=MEMBER_WAIT)
             share.save(update_fields=["next_attempt_at", "updated_at"])
-            _enqueue_on_commit(share.pk, countdown=5)
-            return None, "waiting_for_in_doubt", False
+            _enqueue_on_commit(share.pk, countdown=MEMBER_WAIT)
+            return None, "waiting_for_member", False
         token = member_token(share.member)
         if token is None:
             _record(share, outcome=ShareAttempt.Outcome.REAUTH, started=now, code=None,
@@ -251,15 +252,16 @@ def _claim(share_id: int, now: datetime) -> tuple[Share | None, str | None, bool
         return share, token, in_doubt
 
 
-def _member_has_share_in_doubt(share: Share) -> bool:
+def _member_blocked(share: Share, *, now: datetime, in_doubt: bool) -> bool:
+    others = Share.objects.filter(member_id=share.member_id).exclude(pk=share.pk)
+    if others.filter(state=Share.State.SENDING, lease_until__gt=now).exists():
+        return True
     return (
-        Share.objects.filter(
-            member_id=share.member_id,
+        not in_doubt
+        and others.filter(
             in_doubt=True,
             state__in=[Share.State.QUEUED, Share.State.SENDING, Share.State.NEEDS_REAUTH],
-        )
-        .exclude(pk=share.pk)
-        .exists()
+        ).exists()
     )
 
 
@@ -390,6 +392,10 @@ def _after_error(
             share.state = Share.State.QUEUED
             share.in_doubt = in_doubt
             retry_in = retry_delay(attempt)
+            if code is None:
+                # The answer was lost, not refused: Weibo may still be working on the request.
+                # Wait at least a lease before asking again, so that "repeat content" can see it.
+                retry_in = max(retry_in, float(settings.SHARE_SENDING_LEASE))
             share.next_attempt_at = now + timedelta(seconds=retry_in)
             outcome = ShareAttempt.Outcome.RETRY
         else:
