@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -238,11 +239,12 @@ def _claim(share_id: int, now: datetime) -> tuple[Share | None, str | None, bool
             return None, "waiting_for_member", False
         token = member_token(share.member)
         if token is None:
+            share.attempts += 1  # recorded as an attempt, though Weibo was not called
             _record(share, outcome=ShareAttempt.Outcome.REAUTH, started=now, code=None,
-                    message="no usable token", number=share.attempts)  # fmt: skip
+                    message="no usable token")  # fmt: skip
             share.state = Share.State.NEEDS_REAUTH
             share.in_doubt = in_doubt
-            share.save(update_fields=["state", "in_doubt", "updated_at"])
+            share.save(update_fields=["state", "attempts", "in_doubt", "updated_at"])
             return None, share.state, False
         share.state = Share.State.SENDING
         share.attempts += 1
@@ -253,23 +255,19 @@ def _claim(share_id: int, now: datetime) -> tuple[Share | None, str | None, bool
 
 
 def _member_blocked(share: Share, *, now: datetime, in_doubt: bool) -> bool:
-    others = Share.objects.filter(member_id=share.member_id).exclude(pk=share.pk)
-    if others.filter(state=Share.State.SENDING, lease_until__gt=now).exists():
-        return True
-    return (
-        not in_doubt
-        and others.filter(
-            in_doubt=True,
-            state__in=[Share.State.QUEUED, Share.State.SENDING, Share.State.NEEDS_REAUTH],
-        ).exists()
-    )
+    """Another share of the member is in flight, or (for a fresh share) one is in doubt."""
+    busy = Q(state=Share.State.SENDING, lease_until__gt=now)
+    if not in_doubt:
+        busy |= Q(in_doubt=True, state__in=[Share.State.QUEUED, Share.State.SENDING,
+                                            Share.State.NEEDS_REAUTH])  # fmt: skip
+    return Share.objects.filter(busy, member_id=share.member_id).exclude(pk=share.pk).exists()
 
 
 def _record(share: Share, *, outcome: str, started: datetime, code, message: str, number=None):
-    ShareAttempt.objects.get_or_create(
-        share=share, number=number if number is not None else share.attempts,
-        defaults={"outcome": outcome, "error_code": code, "message": message[:300],
-                  "started_at": started},
+    """One row per attempt; only the worker holding the share's lease writes it."""
+    ShareAttempt.objects.create(
+        share=share, number=number if number is not None else share.attempts, outcome=outcome,
+        error_code=code, message=message[:300], started_at=started,
     )  # fmt: skip
 
 

@@ -2,6 +2,10 @@
 
 The server is uvicorn running ``config.asgi`` (HTTP and websockets) on the test database, as in
 production. Screenshots of failing tests are kept under ``test-results/``.
+
+The browser also reaches the server as ``http://testserver`` (``SITE``): Chromium resolves that
+name to the server's port. It is the address the Weibo sandbox has registered as the app's
+callback and safe domain, so journeys through the real Weibo login and share links use it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -23,6 +29,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 RESULTS = BASE_DIR / "test-results"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
+# The site as the browser reaches it in Weibo journeys (see the module docstring).
+SITE = "http://testserver"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -42,9 +50,10 @@ def asgi_server(django_db_setup, django_db_blocker, tmp_path_factory):
     log = open(tmp_path_factory.mktemp("asgi") / "uvicorn.log", "ab")  # noqa: SIM115
     env = dict(os.environ, DATABASE_URL=database_url_for_current_test_db(),
                DATABASE_CONN_MAX_AGE="0", ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-               SITE_URL=f"http://127.0.0.1:{port}", STAFF_REQUIRE_MFA="false")  # fmt: skip
+               SITE_URL=SITE, STAFF_REQUIRE_MFA="false")  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+        [sys.executable, "-m", "uvicorn", "tests.browser.conftest:server_application",
+         "--host", "127.0.0.1",
          "--port", str(port), "--lifespan", "off", "--no-access-log"],
         cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -55,8 +64,25 @@ def asgi_server(django_db_setup, django_db_blocker, tmp_path_factory):
     log.close()
 
 
+async def server_application(scope, receive, send):
+    """What ``asgi_server`` serves: ``config.asgi``'s application, which first forgets the
+    content types it has cached.
+
+    Transactional tests empty the database after each test, and the content types come back
+    with new ids; this server outlives them, and Django keeps content types in a per-process
+    cache, so with stale ids Wagtail could no longer create pages after the first test. A
+    fresh process would read them from the database; so does each request here.
+    """
+    from django.apps import apps
+
+    from config.asgi import application  # sets Django up on first use
+
+    apps.get_model("contenttypes", "ContentType").objects.clear_cache()
+    await application(scope, receive, send)
+
+
 @pytest.fixture(scope="module")
-def browser():
+def browser(asgi_server):
     """One Chromium per module. Playwright's sync API runs an event loop in the test thread
     while open; Django's ORM is still used synchronously in these tests, which is safe here,
     and the loop is gone before other modules (whose async_to_sync needs a loop-free thread)."""
@@ -65,7 +91,7 @@ def browser():
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
-        yield from _launch(sync_playwright)
+        yield from _launch(sync_playwright, asgi_server)
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
@@ -73,14 +99,16 @@ def browser():
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-def _launch(sync_playwright):
+def _launch(sync_playwright, server: str):
+    site_host = urlsplit(SITE).hostname
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
+                  "--disable-sync",
+                  f"--host-resolver-rules=MAP {site_host} {urlsplit(server).netloc}"],
         )  # fmt: skip
         yield chromium
         chromium.close()
@@ -88,21 +116,22 @@ def _launch(sync_playwright):
 
 @pytest.fixture
 def page_for(browser, asgi_server, request):
-    """``page_for(user, viewport=PHONE)`` → a Playwright page signed in as ``user``."""
+    """``page_for(user, viewport=PHONE)`` → a Playwright page signed in as ``user`` (an
+    outsider's when ``user`` is None); other keywords go to the browser context."""
     contexts = []
 
-    def make(user=None, viewport=PHONE, locale="zh-CN"):
-        context = browser.new_context(viewport=viewport, locale=locale)
+    def make(user=None, viewport=PHONE, locale="zh-CN", **options):
+        context = browser.new_context(viewport=viewport, locale=locale, **options)
         if user is not None:
             from django.test import Client
 
             client = Client()
             client.force_login(user)
-            context.add_cookies([{
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": asgi_server,
-            }])  # fmt: skip
+            session = client.cookies[settings.SESSION_COOKIE_NAME].value
+            context.add_cookies([
+                {"name": settings.SESSION_COOKIE_NAME, "value": session, "url": url}
+                for url in (asgi_server, SITE)
+            ])  # fmt: skip
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15000)
@@ -143,3 +172,80 @@ def run_in_another_process(code: str) -> None:
         cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+# --- Journey helpers ------------------------------------------------------------------------
+
+
+def run_off_the_event_loop(function, /, **kwargs):
+    """Run ``function`` in a plain thread and return its result.
+
+    While Playwright is open, its event loop runs in the test thread, where the
+    ``async_to_sync`` behind real-time events (published after commit) refuses to run. Set-up
+    whose services publish events runs here instead; its database connection is closed after.
+    """
+    from django.db import connections
+
+    def call():
+        try:
+            return function(**kwargs)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
+
+
+def load_club(*, loyalty: bool = False) -> None:
+    """The demo club: tiers, staff login, a member at every tier, invitation codes, the
+    community pages (with comments, one held for moderation) and, when asked, the demo points
+    programme. Transactional tests start from an empty database, so each journey loads it."""
+    run_off_the_event_loop(_load_club, loyalty=loyalty)
+
+
+def _load_club(*, loyalty: bool) -> None:
+    from wagtail.models import Collection
+
+    from community import demo as community_demo
+    from members import demo as members_demo
+
+    if Collection.get_first_root_node() is None:  # flushed with the rest of the database
+        Collection.add_root(name="Root")
+    members_demo.load()
+    if loyalty:
+        from loyalty import demo as loyalty_demo
+
+        loyalty_demo.load()
+    community_demo.load()
+
+
+def open_live(page, url: str) -> None:
+    """Open ``url`` and return once the page's live socket is connected: the page script asks
+    for missed notifications right after the socket opens (the server joins the member's
+    groups before accepting), so that answer marks the moment events can arrive."""
+    with page.expect_response(lambda response: "/notifications/api/" in response.url):
+        page.goto(url)
+
+
+def authorize_at_weibo(page, *, uid: str) -> None:
+    """On the Weibo sandbox's authorize page, pick the Weibo user and press 授权 (allow)."""
+    page.wait_for_url(f"{settings.WEIBO_API_BASE}/oauth2/authorize**")
+    page.locator(f"#uid-{uid}").check()
+    page.locator("button[value=allow]").click()
+
+
+def staff_login(page, *, username: str, password: str) -> None:
+    """The staff password login of the admin (TOTP is off for the test server)."""
+    page.goto(f"{SITE}/admin/")
+    form = page.locator("form:has(input[name=password])")
+    form.locator("input[name=login]").fill(username)
+    form.locator("input[name=password]").fill(password)
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"{SITE}/admin/**")
+
+
+def switch_language(page, code: str) -> None:
+    """Choose a language in the site header's switcher, as a visitor would."""
+    page.locator("#language-select").select_option(code)
+    with page.expect_navigation():
+        page.locator("form.language button[type=submit]").click()

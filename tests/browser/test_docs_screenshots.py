@@ -1,0 +1,79 @@
+"""Screenshots of key screens for the README, taken from the demo club in a real browser.
+
+They are tracked files, so normal runs leave them alone: set ``UPDATE_SCREENSHOTS=1`` to take
+them again (``UPDATE_SCREENSHOTS=1 ./test tests/browser/test_docs_screenshots.py``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.contrib.auth import get_user_model
+from playwright.sync_api import expect
+
+from community.models import GatedPage
+from members.demo import DEMO_STAFF_USERNAME
+from members.models import Member
+from tests.browser.conftest import DESKTOP, SITE, load_club
+from tests.conftest import BASE_DIR
+
+pytestmark = [
+    pytest.mark.skipif(
+        os.environ.get("UPDATE_SCREENSHOTS") != "1",
+        reason="documentation screenshots are taken only with UPDATE_SCREENSHOTS=1",
+    ),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
+]
+
+SCREENSHOTS = BASE_DIR / "docs" / "screenshots"
+MAX_BYTES = 300 * 1024
+GOLD_UID = "1001000012"  # 金卡会员王先生
+
+
+# Images in view have arrived (covers are lazy-loaded, so the load event does not wait).
+IMAGES_IN_VIEW_LOADED = """() => [...document.images]
+    .filter(image => {
+        const box = image.getBoundingClientRect();
+        return box.bottom > 0 && box.top < innerHeight;
+    })
+    .every(image => image.complete && image.naturalWidth > 0)"""
+
+
+def save(page, name: str) -> None:
+    page.wait_for_function(IMAGES_IN_VIEW_LOADED)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), animations="disabled", caret="hide")
+    assert path.stat().st_size < MAX_BYTES, f"{path.name} is too large for the README"
+
+
+def test_docs_screenshots(page_for):
+    load_club(loyalty=True)
+    gold = Member.objects.select_related("user").get(weibo_uid=GOLD_UID)
+    staff = get_user_model().objects.get(username=DEMO_STAFF_USERNAME)
+    teaser_item = GatedPage.objects.get(slug="milan-trip")
+
+    member = page_for(gold.user, device_scale_factor=2)
+    member.goto(f"{SITE}/community/")
+    expect(member.locator("article.item-card").first).to_be_visible()
+    save(member, "community-feed")
+
+    member.goto(f"{SITE}/points/")
+    expect(member.get_by_test_id("available")).to_be_visible()
+    save(member, "points")
+
+    member.goto(f"{SITE}/notifications/")
+    expect(member.get_by_test_id("notification-list").locator("li").first).to_be_visible()
+    save(member, "notifications")
+
+    outsider = page_for(None, device_scale_factor=2)
+    outsider.goto(f"{SITE}{teaser_item.url}")
+    outsider.get_by_test_id("paywall").scroll_into_view_if_needed()
+    save(outsider, "item-teaser")
+
+    moderator = page_for(staff, viewport=DESKTOP)
+    moderator.goto(f"{SITE}/admin/community/moderation/")
+    expect(moderator.get_by_test_id("moderation-queue")).to_be_visible()
+    save(moderator, "admin-moderation-queue")

@@ -1,0 +1,147 @@
+"""A 金卡 member takes part: claims an offer, registers for an activity, checks in with the code
+staff put up at the event, earns points by the rules, redeems a reward, and is told live when
+staff send it out.
+
+The member is on a phone; staff work in the admin on a desktop, in their own browser context.
+"""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+from django.contrib.auth import get_user_model
+from playwright.sync_api import expect
+
+from community.models import ActivityPage, OfferClaim, OfferPage
+from loyalty.models import EarningRule, Redemption, Reward, Trigger
+from members.demo import DEMO_STAFF_USERNAME
+from members.models import Member
+from tests.browser.conftest import DESKTOP, SITE, load_club, open_live
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+GOLD_UID = "1001000012"  # 金卡会员王先生 of the demo club
+
+
+@pytest.fixture
+def club(transactional_db):
+    load_club()
+    return SimpleNamespace(
+        member=Member.objects.select_related("user", "tier").get(weibo_uid=GOLD_UID),
+        staff=get_user_model().objects.get(username=DEMO_STAFF_USERNAME),
+        offer=OfferPage.objects.get(slug="silver-coupon"),  # 银卡 and above, a code pool
+        activity=ActivityPage.objects.get(slug="milan-trip"),  # 金卡 and above
+    )
+
+
+@pytest.fixture
+def points_programme(club):
+    """The earning rules of this journey (credited at once, not after a pending period) and a
+    reward sent out by staff."""
+    return SimpleNamespace(
+        claimed=EarningRule.objects.create(
+            name="领取优惠", trigger=Trigger.OFFER_CLAIMED, points=10, description="每次领取"
+        ),
+        attended=EarningRule.objects.create(
+            name="参加活动",
+            trigger=Trigger.ACTIVITY_ATTENDED,
+            points=300,
+            description="现场签到后到账",
+        ),
+        reward=Reward.objects.create(
+            name="定制帆布袋",
+            cost=200,
+            fulfilment=Reward.Fulfilment.PHYSICAL,
+            stock_total=5,
+            description="俱乐部限定设计，数量有限。",
+        ),
+    )
+
+
+def available_points(page) -> int:
+    page.goto(f"{SITE}/points/")
+    return int(page.get_by_test_id("available").locator("strong").inner_text())
+
+
+def share_activity_to_weibo(page, activity: ActivityPage) -> None:
+    """The journey's next step, once sharing to Weibo is in place: from the activity page the
+    member opens the share form, sees the text, and confirms; the post then appears in the
+    Weibo sandbox's timeline (``GET /_sandbox/posts``).
+
+    Sharing posts with the member's own Weibo token, so the member must have logged in through
+    the sandbox (see ``authorize_at_weibo``) rather than with a forced session.
+    """
+    page.goto(f"{SITE}{activity.url}")
+    page.get_by_test_id("share-button").click()
+    form = page.get_by_test_id("share-confirm")
+    expect(form.locator("#share-text")).to_have_value(re.compile(re.escape(activity.title)))
+    form.get_by_role("button", name="确认发布到微博").click()
+
+
+def test_gold_member_takes_part_earns_redeems_and_is_told_live(page_for, club, points_programme):
+    rules = points_programme
+    member_page = page_for(club.member.user)  # phone
+    staff_page = page_for(club.staff, viewport=DESKTOP)
+    balance = available_points(member_page)
+
+    # Claim an offer: the code is shown, and the claim rule credits its points.
+    member_page.goto(f"{SITE}{club.offer.url}")
+    member_page.get_by_test_id("claim").get_by_role("button", name="立即领取").click()
+    code = OfferClaim.objects.get(offer=club.offer, member=club.member).code
+    assert re.fullmatch(r"SILVER-COUPON-\d{4}", code)
+    expect(member_page.get_by_test_id("my-codes").locator(".coupon-code")).to_have_text(code)
+    assert available_points(member_page) == balance + rules.claimed.points
+    balance += rules.claimed.points
+
+    # Register for an activity.
+    member_page.goto(f"{SITE}{club.activity.url}")
+    registration = member_page.get_by_test_id("registration")
+    registration.get_by_role("button", name="立即报名").click()
+    expect(member_page.get_by_test_id("registration-state")).to_have_text(
+        "您已报名，名额已为您保留。"
+    )
+
+    # At the event, staff put up a fresh check-in code; the member types it in.
+    staff_page.goto(f"{SITE}/admin/community/participation/activities/{club.activity.pk}/")
+    staff_page.get_by_role("button", name="生成签到码").click()
+    shown = staff_page.get_by_test_id("checkin-code").locator("strong")
+    expect(shown).to_have_text(re.compile(r"\S{4,}"))
+    member_page.reload()
+    member_page.locator("#checkin-code").fill(shown.inner_text())
+    member_page.get_by_test_id("registration").get_by_role("button", name="签到").click()
+    expect(member_page.get_by_test_id("registration-state")).to_have_text("您已签到，感谢参加！")
+    assert available_points(member_page) == balance + rules.attended.points
+    balance += rules.attended.points
+
+    # Redeem a reward: the balance goes down and the redemption is listed.
+    member_page.goto(f"{SITE}/points/rewards/{rules.reward.pk}/")
+    member_page.locator("input[name=shipping_name]").fill("王先生")
+    member_page.locator("input[name=shipping_phone]").fill("13800000000")
+    member_page.locator("[name=shipping_address]").fill("上海市静安区南京西路 1 号")
+    member_page.get_by_role("button", name=f"确认用 {rules.reward.cost} 积分兑换").click()
+    redemptions = member_page.get_by_test_id("redemptions")
+    expect(redemptions).to_contain_text(rules.reward.name)
+    expect(redemptions).to_contain_text(f"-{rules.reward.cost}")
+    assert available_points(member_page) == balance - rules.reward.cost
+
+    # Staff send the reward out; the member's open page is told without a reload.
+    open_live(member_page, f"{SITE}/points/redemptions/")
+    member_page.evaluate("window.stillTheSamePage = true")
+    badge = member_page.locator("#notification-badge")
+    unread = int(badge.get_attribute("data-count"))
+    staff_page.goto(f"{SITE}/admin/points/redemptions/")
+    redemption = Redemption.objects.get(reward=rules.reward)
+    staff_page.locator(f"input[name=ids][value='{redemption.pk}']").check()
+    staff_page.get_by_role("button", name="标记为已发放").click()
+    expect(staff_page.locator(".messages")).to_be_visible()
+
+    sent = f"兑换已发放：{rules.reward.name}"
+    expect(member_page.locator(".toasts")).to_contain_text(sent)
+    expect(badge).to_have_text(str(unread + 1))
+    assert member_page.evaluate("window.stillTheSamePage") is True
+
+    # The notification centre keeps it.
+    member_page.locator(".notifications-link").click()
+    expect(member_page.get_by_test_id("notification-list")).to_contain_text(sent)
