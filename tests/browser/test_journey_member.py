@@ -11,14 +11,17 @@ import re
 from types import SimpleNamespace
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from community.models import ActivityPage, OfferClaim, OfferPage
+from core import crypto
 from loyalty.models import EarningRule, Redemption, Reward, Trigger
 from members.demo import DEMO_STAFF_USERNAME
 from members.models import Member
 from tests.browser.conftest import DESKTOP, SITE, load_club, open_live
+from tests.conftest import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -26,8 +29,14 @@ GOLD_UID = "1001000012"  # 金卡会员王先生 of the demo club
 
 
 @pytest.fixture
-def club(transactional_db):
+def club(transactional_db, weibo_sandbox):
     load_club()
+    # The member's Weibo token, as their last login through Weibo left it (sharing needs it).
+    token = requests.post(f"{weibo_sandbox}/_sandbox/tokens", json={"uid": GOLD_UID}, timeout=5)
+    Member.objects.filter(weibo_uid=GOLD_UID).update(
+        weibo_token_encrypted=crypto.encrypt(token.json()["access_token"]),
+        weibo_token_state=Member.TokenState.VALID,
+    )
     return SimpleNamespace(
         member=Member.objects.select_related("user", "tier").get(weibo_uid=GOLD_UID),
         staff=get_user_model().objects.get(username=DEMO_STAFF_USERNAME),
@@ -70,8 +79,8 @@ def share_activity_to_weibo(page, activity: ActivityPage) -> None:
     member opens the share form, sees the text, and confirms; the post then appears in the
     Weibo sandbox's timeline (``GET /_sandbox/posts``).
 
-    Sharing posts with the member's own Weibo token, so the member must have logged in through
-    the sandbox (see ``authorize_at_weibo``) rather than with a forced session.
+    Sharing posts with the member's own Weibo token (the fixture stores one, as a login through
+    Weibo would).
     """
     page.goto(f"{SITE}{activity.url}")
     page.get_by_test_id("share-button").click()
@@ -80,7 +89,9 @@ def share_activity_to_weibo(page, activity: ActivityPage) -> None:
     form.get_by_role("button", name="确认发布到微博").click()
 
 
-def test_gold_member_takes_part_earns_redeems_and_is_told_live(page_for, club, points_programme):
+def test_gold_member_takes_part_earns_redeems_and_is_told_live(
+    page_for, club, points_programme, celery_worker_process, weibo_sandbox
+):
     rules = points_programme
     member_page = page_for(club.member.user)  # phone
     staff_page = page_for(club.staff, viewport=DESKTOP)
@@ -145,3 +156,19 @@ def test_gold_member_takes_part_earns_redeems_and_is_told_live(page_for, club, p
     # The notification centre keeps it.
     member_page.locator(".notifications-link").click()
     expect(member_page.get_by_test_id("notification-list")).to_contain_text(sent)
+
+    # Share the activity to Weibo: confirmed text and card, posted by the worker, told live.
+    share_activity_to_weibo(member_page, club.activity)
+    expect(member_page.get_by_test_id("shares")).to_contain_text(club.activity.title)
+    posts = wait_until(
+        lambda: requests.get(f"{weibo_sandbox}/_sandbox/posts?uid={GOLD_UID}", timeout=5).json(),
+        30,
+    )
+    assert len(posts) == 1
+    assert club.activity.title in posts[0]["text"] and "/s/" in posts[0]["text"]
+    assert posts[0]["pic"]["content_type"] == "image/jpeg"
+    member_page.reload()
+    expect(member_page.get_by_test_id("share-state").first).to_have_text("已发布")
+    expect(member_page.get_by_test_id("weibo-link")).to_be_visible()
+    member_page.locator(".notifications-link").click()
+    expect(member_page.get_by_test_id("notification-list")).to_contain_text("已分享到微博")
