@@ -27,6 +27,7 @@ from tests.browser.conftest import (
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 NEWCOMER_UID = "1001000002"  # 小雨Rain in the Weibo sandbox: not a member yet
+SHARER_UID = "1001000011"  # 白金会员陈女士, who shared the activity on Weibo
 INVITATION = "WELCOME2026A"
 
 TEXT = {
@@ -60,13 +61,21 @@ TEXT = {
 
 
 def outsider_start_url(activity: ActivityPage) -> str:
-    """Where the outsider's journey starts: the activity's public address.
+    """Where the outsider's journey starts: the tracked link a 白金卡 member shared on Weibo."""
+    from django.utils import timezone
 
-    Shares to Weibo will bring outsiders through a tracked share link instead; when that
-    landing page exists, return the share link for ``activity`` here and the journey below
-    covers it unchanged.
-    """
-    return f"{SITE}{activity.url}"
+    from share.models import Share
+    from share.services import link_token, share_link
+
+    sharer = Member.objects.get(weibo_uid=SHARER_UID)
+    token = link_token(member=sharer, subject_key=f"item:{activity.pk}")
+    Share.objects.create(
+        member=sharer, kind=Share.Kind.ITEM, item=activity, subject_key=f"item:{activity.pk}",
+        subject_title=activity.title, text=f"{activity.title} {share_link(token)}", token=token,
+        link=share_link(token), rip="203.0.113.8", confirmation_key="journey",
+        state=Share.State.SENT, sent_at=timezone.now(), weibo_status_id="4990000000000001",
+    )  # fmt: skip
+    return f"{SITE}/s/{token}/"
 
 
 def assert_teaser_only(page, item: GatedPage, paywall_heading: str) -> None:
@@ -77,22 +86,28 @@ def assert_teaser_only(page, item: GatedPage, paywall_heading: str) -> None:
 
 
 @pytest.mark.parametrize("language", ["zh-hans", "en"], ids=["zh", "en"])
-def test_outsider_joins_through_a_public_activity_link(page_for, weibo_sandbox, language):
+def test_outsider_joins_through_a_shared_link(page_for, weibo_sandbox, language):
     load_club()
     text = TEXT[language]
     activity = ActivityPage.objects.get(slug="shanghai-tasting")  # for any member
     next_tier_offer = GatedPage.objects.get(slug="silver-coupon")  # 银卡 and above
 
-    # A public link: the teaser only.
+    # The shared link: a public landing page with the teaser only and the admission rule.
     page = page_for(None)
     page.goto(outsider_start_url(activity))
     if language == "en":
         switch_language(page, "en")
         expect(page.locator("html")).to_have_attribute("lang", "en")
+    landing = page.get_by_test_id("share-landing")
+    expect(landing.locator("h1")).to_have_text(activity.title)
+    expect(landing).to_contain_text(activity.summary)
+    assert secret_marker(activity.slug) not in page.content()
+    page.goto(f"{SITE}{activity.url}")
     assert_teaser_only(page, activity, text["paywall"])
+    page.go_back()
 
-    # Log in with Weibo: the sandbox asks which Weibo account, the newcomer allows.
-    page.get_by_test_id("paywall").get_by_role("link", name=text["join_with_weibo"]).click()
+    # Log in with Weibo from the landing page's call to join.
+    page.get_by_test_id("join-cta").get_by_role("link").click()
     page.get_by_role("button", name=text["login"], exact=True).click()
     authorize_at_weibo(page, uid=NEWCOMER_UID)
 
@@ -100,7 +115,10 @@ def test_outsider_joins_through_a_public_activity_link(page_for, weibo_sandbox, 
     page.get_by_role("button", name=text["consent"]).click()
     expect(page.locator("h1")).to_have_text(text["status"])
     expect(page.locator(".site-header .state-applicant")).to_have_text(text["applicant"])
-    assert Member.objects.get(weibo_uid=NEWCOMER_UID).state == Member.State.APPLICANT
+    newcomer = Member.objects.get(weibo_uid=NEWCOMER_UID)
+    assert newcomer.state == Member.State.APPLICANT
+    # The share that brought them is credited.
+    assert newcomer.share_referral.share.member.weibo_uid == SHARER_UID
     page.goto(f"{SITE}{activity.url}")
     assert_teaser_only(page, activity, text["paywall"])
 
