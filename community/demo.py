@@ -87,6 +87,10 @@ def _ensure_root_structure() -> tuple[LandingPage, CommunityHome]:
     Locale.objects.get_or_create(
         language_code=get_supported_content_language_variant(settings.LANGUAGE_CODE)
     )
+    from wagtail.models import Collection
+
+    if Collection.get_first_root_node() is None:
+        Collection.add_root(name="Root")
     landing = LandingPage.objects.first()
     if landing is None:
         root = Page.get_first_root_node() or Page.add_root(

@@ -104,8 +104,8 @@ def account_detail(request: HttpRequest, member_id: int) -> HttpResponse:
         "can_adjust": request.user.has_perm(PERM_ADJUST),
         "can_set_tier": request.user.has_perm(PERM_SET_TIER),
         "adjust_form": AdjustForm(initial={"idempotency_key": new_request_key()}),
-        "tier_form": ManualTierForm(),
-        "reason_form": ReasonForm(),
+        "tier_form": ManualTierForm(auto_id="tier_%s"),
+        "reason_form": ReasonForm(auto_id="reverse_%s"),
         "reversible": ("earn", "approve", "adjust"),
     }
     return render(request, "loyalty/admin/account_detail.html", context)
@@ -224,7 +224,7 @@ def redemption_queue(request: HttpRequest) -> HttpResponse:
 def redemption_bulk(request: HttpRequest) -> HttpResponse:
     """Fulfil or cancel the ticked redemptions, each in its own transaction."""
     action = request.POST.get("action")
-    ids = [int(pk) for pk in request.POST.getlist("ids") if pk.isdigit()]
+    ids = [int(pk) for pk in request.POST.getlist("ids") if pk.isascii() and pk.isdigit()]
     back = reverse("loyalty_admin:redemptions")
     if request.POST.get("return"):
         back = f"{back}?{request.POST['return']}"

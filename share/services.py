@@ -230,7 +230,7 @@ def _claim(share_id: int, now: datetime) -> tuple[Share | None, str | None, bool
         ):  # fmt: skip
             return None, "not_due", False
         in_doubt = share.in_doubt or share.state == Share.State.SENDING
-        if _member_blocked(share, now=now, in_doubt=in_doubt):
+        if _member_blocked(share, in_doubt=in_doubt):
             # One post per member at a time, and an in-doubt one first: "repeat content" only
             # proves a lost post while it is still the member's latest post on Weibo.
             share.next_attempt_at = now + timedelta(seconds=MEMBER_WAIT)
@@ -254,12 +254,12 @@ def _claim(share_id: int, now: datetime) -> tuple[Share | None, str | None, bool
         return share, token, in_doubt
 
 
-def _member_blocked(share: Share, *, now: datetime, in_doubt: bool) -> bool:
-    """Another share of the member is in flight, or (for a fresh share) one is in doubt."""
-    busy = Q(state=Share.State.SENDING, lease_until__gt=now)
+def _member_blocked(share: Share, *, in_doubt: bool) -> bool:
+    """Another share of the member is in flight (or was, when its worker died: that one is in
+    doubt until it is claimed again), or, for a fresh share, one is known to be in doubt."""
+    busy = Q(state=Share.State.SENDING)
     if not in_doubt:
-        busy |= Q(in_doubt=True, state__in=[Share.State.QUEUED, Share.State.SENDING,
-                                            Share.State.NEEDS_REAUTH])  # fmt: skip
+        busy |= Q(in_doubt=True, state__in=[Share.State.QUEUED, Share.State.NEEDS_REAUTH])
     return Share.objects.filter(busy, member_id=share.member_id).exclude(pk=share.pk).exists()
 
 

@@ -14,8 +14,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from share import services
@@ -144,3 +147,55 @@ def test_a_queued_share_survives_a_worker_restart(share_ready, sandbox, worker_f
     worker_factory()
     assert wait_until(lambda: Share.objects.get(pk=share.pk).state == Share.State.SENT, 30)
     assert len(sandbox.posts()) == 1
+
+
+def test_a_batch_interrupted_by_sigkill_is_posted_exactly_once(sandbox, club, worker_factory):
+    from share.subjects import tier_subject
+
+    uids = ["1001000011", "1001000012", "1001000013", "1001000014", "1001000021"]
+    sandbox.fault(mode="slow", delay=2, probability=0.5, seconds=120)  # calls in flight to cut
+    shares = []
+    for uid in uids:
+        member = make_sharer(sandbox, uid=uid, tier=club["tiers"]["gold"])
+        subject = tier_subject(member)
+        for n in range(4):
+            _text, _token, link = services.draft_text(member=member, subject=subject)
+            shares.append(
+                services.share_confirm(
+                    member=member,
+                    subject=subject,
+                    text=f"批量第{n + 1}条 {link}",
+                    with_card=False,
+                    show_name=True,
+                    rip="198.51.100.9",
+                    confirmation_key=uuid.uuid4().hex,
+                )  # fmt: skip
+            )
+    first = worker_factory()
+    assert wait_until(
+        lambda: (
+            Share.objects.filter(state=Share.State.SENT).count() >= 3
+            and Share.objects.filter(state=Share.State.SENDING).exists()
+        ),
+        60,
+        interval=0.05,
+    )
+    first.kill_hard()
+    interrupted = Share.objects.filter(state=Share.State.SENDING).count()
+    assert interrupted >= 1
+
+    worker_factory()
+
+    def all_sent() -> bool:
+        # Beat's sweep, as if its grace period had passed: messages the dead worker had reserved
+        # (its prefetch and its countdown retries) are never coming back from the broker.
+        later = timezone.now() + timedelta(seconds=settings.SHARE_SWEEP_GRACE + LEASE + 1)
+        services.shares_sweep(now=later)
+        return Share.objects.filter(state=Share.State.SENT).count() == len(shares)
+
+    assert wait_until(all_sent, 120, interval=3)
+    posts = sandbox.posts()
+    keys = Counter((post["uid"], post["text"]) for post in posts)
+    assert len(posts) == len(shares)
+    assert max(keys.values()) == 1
+    assert set(keys) == {(share.member.weibo_uid, share.text) for share in shares}
