@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('community', '0006_item_announcement'),
+        ("community", "0006_item_announcement"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='gatedpage',
-            name='share_text_template',
-            field=models.CharField(blank=True, help_text='会员分享到微博时的默认文案，可用 {member}（昵称）、{title}（标题）、{link}（链接）；留空使用默认文案。微博限 140 字，链接按 10 字计。', max_length=300, verbose_name='分享文案'),
+            model_name="gatedpage",
+            name="share_text_template",
+            field=models.CharField(
+                blank=True,
+                help_text="会员分享到微博时的默认文案，可用 {member}（昵称）、{title}（标题）、{link}（链接）；留空使用默认文案。微博限 140 字，链接按 10 字计。",
+                max_length=300,
+                verbose_name="分享文案",
+            ),
         ),
     ]

@@ -4,15 +4,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('loyalty', '0002_append_only_triggers'),
+        ("loyalty", "0002_append_only_triggers"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='earningrule',
-            name='trigger',
-            field=models.CharField(choices=[('joined', '入会'), ('profile_completed', '完善资料'), ('daily_checkin', '每日签到'), ('comment_approved', '评论通过审核'), ('activity_attended', '参加活动'), ('offer_claimed', '领取优惠'), ('share_verified', '分享已确认'), ('share_ref_applied', '分享带来入会申请'), ('share_ref_admitted', '分享带来新会员'), ('referral_joined', '邀请的好友入会'), ('birthday', '生日'), ('tier_reached', '达到等级'), ('custom', '自定义事件')], max_length=24, verbose_name='触发事件'),
+            model_name="earningrule",
+            name="trigger",
+            field=models.CharField(
+                choices=[
+                    ("joined", "入会"),
+                    ("profile_completed", "完善资料"),
+                    ("daily_checkin", "每日签到"),
+                    ("comment_approved", "评论通过审核"),
+                    ("activity_attended", "参加活动"),
+                    ("offer_claimed", "领取优惠"),
+                    ("share_verified", "分享已确认"),
+                    ("share_ref_applied", "分享带来入会申请"),
+                    ("share_ref_admitted", "分享带来新会员"),
+                    ("referral_joined", "邀请的好友入会"),
+                    ("birthday", "生日"),
+                    ("tier_reached", "达到等级"),
+                    ("custom", "自定义事件"),
+                ],
+                max_length=24,
+                verbose_name="触发事件",
+            ),
         ),
     ]
