@@ -42,6 +42,8 @@ from datetime import timedelta
 
 from django import forms
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -52,7 +54,7 @@ from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, MultiFi
 from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
 from wagtail.models import Orderable
 
-from members.models import Member, Tier
+from members.models import Member, Segment, Tier
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -251,6 +253,10 @@ class PointsEntry(AppendOnlyModel):
                 condition=Q(kind="adjust"),
                 name="entry_adjust_by_actor",
             ),
+            # Time ranges over the whole ledger (the staff dashboard's day sums). Entries are
+            # appended in time order and never change, which is what a BRIN index needs: a
+            # few pages however long the ledger, and almost nothing to maintain per insert.
+            BrinIndex(fields=["created_at"], name="entry_created_brin"),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="entry_amount_nonzero"),
@@ -380,6 +386,20 @@ class Trigger(models.TextChoices):
     CUSTOM = "custom", _("自定义事件")
 
 
+class ChoiceArrayField(ArrayField):
+    """A list of choices edited as checkboxes (a plain ``ArrayField`` gets a text box)."""
+
+    def formfield(self, **kwargs):
+        defaults = {
+            "form_class": forms.TypedMultipleChoiceField,
+            "choices": self.base_field.choices,
+            "coerce": self.base_field.to_python,
+            "widget": forms.CheckboxSelectMultiple,
+        }
+        defaults.update(kwargs)
+        return super(ArrayField, self).formfield(**defaults)
+
+
 class EarningRule(ClusterableModel):
     """How many points an event earns, for whom, how often, and whether they wait as pending."""
 
@@ -403,6 +423,11 @@ class EarningRule(ClusterableModel):
         Tier, verbose_name=_("适用等级"), blank=True, related_name="+",
         help_text=_("不选表示所有等级。"),
     )  # fmt: skip
+    target_segments = ChoiceArrayField(
+        models.CharField(max_length=12, choices=Segment.choices), verbose_name=_("适用用户分层"),
+        blank=True, default=list,
+        help_text=_("不选表示所有分层；分层每晚按近 90 天的活动重新计算。"),
+    )  # fmt: skip
     active_from = models.DateTimeField(_("生效时间"), null=True, blank=True)
     active_until = models.DateTimeField(_("失效时间"), null=True, blank=True)
     enabled = models.BooleanField(_("启用"), default=True)
@@ -421,6 +446,7 @@ class EarningRule(ClusterableModel):
             heading=_("次数上限（每位会员）"),
         ),
         FieldPanel("target_tiers", widget=forms.CheckboxSelectMultiple),
+        FieldPanel("target_segments"),
         InlinePanel("multipliers", heading=_("等级积分倍数"), label=_("倍数")),
         FieldRowPanel([FieldPanel("active_from"), FieldPanel("active_until")]),
         FieldPanel("enabled"),

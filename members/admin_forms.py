@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import InvitationCode, Member, Tier
+from members.models import InvitationCode, Member, Segment, Tier
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
 
+YES_NO = [("", _("不限")), ("yes", _("是")), ("no", _("否"))]
+
+
+def _date_input():
+    return forms.DateInput(attrs={"type": "date"})
+
+
 class MemberFilterForm(forms.Form):
+    """The member list's filters; invalid fields are ignored (and shown with their error)."""
+
     q = forms.CharField(
         label=_("搜索"), required=False, max_length=100,
         widget=forms.TextInput(attrs={"placeholder": _("昵称、微博昵称或会员卡号")}),
@@ -24,6 +33,92 @@ class MemberFilterForm(forms.Form):
     tier = forms.ModelChoiceField(
         label=_("等级"), required=False, queryset=Tier.objects.all(), empty_label=_("全部等级")
     )
+    segment = forms.ChoiceField(
+        label=_("用户分层"), required=False, choices=[("", _("全部分层")), *Segment.choices]
+    )
+    joined_from = forms.DateField(label=_("入会时间从"), required=False, widget=_date_input())
+    joined_to = forms.DateField(label=_("入会时间至"), required=False, widget=_date_input())
+    active_from = forms.DateField(label=_("最近访问从"), required=False, widget=_date_input())
+    active_to = forms.DateField(label=_("最近访问至"), required=False, widget=_date_input())
+    verified = forms.ChoiceField(label=_("微博认证"), required=False, choices=YES_NO)
+    zombie = forms.ChoiceField(label=_("疑似僵尸号"), required=False, choices=YES_NO)
+    followers_min = forms.IntegerField(label=_("粉丝数最少"), required=False, min_value=0)
+    followers_max = forms.IntegerField(label=_("粉丝数最多"), required=False, min_value=0)
+    points_min = forms.IntegerField(label=_("积分最少"), required=False, min_value=0)
+    points_max = forms.IntegerField(label=_("积分最多"), required=False, min_value=0)
+
+    RANGES = (
+        ("joined_from", "joined_to"),
+        ("active_from", "active_to"),
+        ("followers_min", "followers_max"),
+        ("points_min", "points_max"),
+    )
+
+    def clean(self):
+        data = super().clean()
+        for low, high in self.RANGES:
+            if data.get(low) is not None and data.get(high) is not None:
+                if data[low] > data[high]:
+                    self.add_error(high, _("不能小于前一个值。"))
+        return data
+
+    def filters(self) -> dict:
+        """The valid, non-empty filters (an unbound form filters nothing)."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return {
+            name: value
+            for name, value in getattr(self, "cleaned_data", {}).items()
+            if value not in (None, "")
+        }
+
+    def describe(self) -> dict[str, str]:
+        """The filters as plain text, for the audit trail."""
+        described = {}
+        for name, value in self.filters().items():
+            if isinstance(value, Tier):
+                value = value.code
+            elif hasattr(value, "isoformat"):
+                value = value.isoformat()
+            described[name] = str(value)
+        return described
+
+
+class TierSetForm(forms.Form):
+    tier = forms.ModelChoiceField(label=_("等级"), queryset=Tier.objects.order_by("rank"))
+    until = forms.DateField(
+        label=_("有效至（含）"), required=False, widget=_date_input(),
+        help_text=_("留空则保持一个评估周期（12 个月），之后按积分重新评估。"),
+    )  # fmt: skip
+    reason = forms.CharField(label=_("原因（必填）"), max_length=200)
+
+    def clean_until(self):
+        until = self.cleaned_data.get("until")
+        if until is not None and until <= timezone.localdate():
+            raise forms.ValidationError(_("结束日期须晚于今天。"))
+        return until
+
+    def until_or_default(self) -> date:
+        """The chosen end date, or one qualifying period from today."""
+        from loyalty import policy
+
+        return self.cleaned_data.get("until") or policy.add_months(
+            timezone.localdate(), policy.QUALIFYING_MONTHS
+        )
+
+
+class SegmentNotifyForm(forms.Form):
+    segment = forms.ChoiceField(label=_("用户分层"), choices=Segment.choices)
+    title = forms.CharField(label=_("标题"), max_length=200)
+    body = forms.CharField(
+        label=_("正文"), required=False, max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )  # fmt: skip
+    link = forms.CharField(
+        label=_("链接"), required=False, max_length=500,
+        help_text=_("本站页面以 / 开头，例如 /community/；站外链接须以 https:// 开头。"),
+    )  # fmt: skip
 
 
 class ReasonForm(forms.Form):

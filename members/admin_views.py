@@ -11,7 +11,7 @@ import re
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import F, Prefetch, Q
+from django.db.models import Count, F, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,14 +23,17 @@ from django.views.decorators.http import require_POST
 from core.adminkit import forbidden, permission_required
 from core.csvexport import csv_response
 from core.errors import DomainError
-from core.models import AuditEntry
 from core.ratelimit import client_ip
-from members import services
+from loyalty import services as loyalty_services
+from loyalty.forms import AdjustForm, new_request_key
+from members import segments, selectors, services
 from members.admin_forms import (
     CustomerImportForm,
     InvitationBatchForm,
     MemberFilterForm,
     ReasonForm,
+    SegmentNotifyForm,
+    TierSetForm,
 )
 from members.models import (
     AdmissionDecision,
@@ -38,13 +41,13 @@ from members.models import (
     CustomerImport,
     InvitationCode,
     Member,
+    Segment,
 )
 
 PER_PAGE = 50
 RECENT_DECISIONS = 50
 MAX_LISTED_CODES = 1000
 MAX_LISTED_ERRORS = 1000
-AUDIT_ENTRIES_SHOWN = 200
 
 PERM_APPLICATIONS = "members.change_application"
 PERM_VIEW_MEMBER = "members.view_member"
@@ -53,6 +56,10 @@ PERM_VIEW_INVITATIONS = "members.view_invitationcode"
 PERM_ADD_INVITATIONS = "members.add_invitationcode"
 PERM_VIEW_IMPORTS = "members.view_customerimport"
 PERM_ADD_IMPORTS = "members.add_customerimport"
+# Loyalty's own permissions guard the points and tier actions on the member page.
+PERM_VIEW_ACCOUNT = "loyalty.view_pointsaccount"
+PERM_ADJUST_POINTS = "loyalty.adjust_points"
+PERM_SET_TIER = "loyalty.set_tier"
 
 
 def _page(request: HttpRequest, queryset):
@@ -97,7 +104,11 @@ def application_queue(request: HttpRequest) -> HttpResponse:
 def application_decide(request: HttpRequest, pk: int) -> HttpResponse:
     application = get_object_or_404(Application.objects.select_related("member"), pk=pk)
     decision = request.POST.get("decision")
-    back = redirect("members_admin:applications")
+    # The member page posts here too and wants to come back to itself.
+    if request.POST.get("back") == "member":
+        back = redirect("members_admin:member_detail", pk=application.member_id)
+    else:
+        back = redirect("members_admin:applications")
     if decision not in ("approve", "reject"):
         messages.error(request, _("请选择通过或拒绝。"))
         return back
@@ -124,26 +135,77 @@ def application_decide(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Members ------------------------------------------------------------------------------------
 
 
+def _member_filters(request: HttpRequest) -> tuple[MemberFilterForm, str]:
+    form = MemberFilterForm(request.GET or None)
+    sort = request.GET.get("o") or selectors.DEFAULT_MEMBER_SORT
+    if sort.lstrip("-") not in selectors.MEMBER_SORTS:
+        sort = selectors.DEFAULT_MEMBER_SORT
+    return form, sort
+
+
+def _sort_links(sort: str) -> dict[str, dict[str, str]]:
+    """For each sortable column: the ``o`` value its header link sets, and the current arrow."""
+    links = {}
+    for key in selectors.MEMBER_SORTS:
+        if sort == key:
+            links[key] = {"o": f"-{key}", "arrow": "▲"}
+        elif sort == f"-{key}":
+            links[key] = {"o": key, "arrow": "▼"}
+        else:
+            links[key] = {"o": f"-{key}" if key != "name" else key, "arrow": ""}
+    return links
+
+
 @permission_required(PERM_VIEW_MEMBER)
 def member_list(request: HttpRequest) -> HttpResponse:
-    form = MemberFilterForm(request.GET or None)
-    members = Member.objects.select_related("tier", "user").order_by("-created_at", "-pk")
-    if form.is_bound:
-        form.is_valid()
-        filters = getattr(form, "cleaned_data", {})
-        query = (filters.get("q") or "").strip()
-        if query:
-            members = members.filter(
-                Q(display_name__icontains=query)
-                | Q(weibo_screen_name__icontains=query)
-                | Q(membership_number__icontains=query)
-            )
-        if filters.get("state"):
-            members = members.filter(state=filters["state"])
-        if filters.get("tier"):
-            members = members.filter(tier=filters["tier"])
-    page = _page(request, members)
-    return render(request, "members/admin/member_list.html", {"form": form, "page": page})
+    form, sort = _member_filters(request)
+    members = selectors.member_search(form.filters(), sort=sort)
+    query = request.GET.copy()
+    query.pop("p", None)
+    context = {
+        "form": form,
+        "page": _page(request, members),
+        "sort": sort,
+        "sort_links": _sort_links(sort),
+        "export_query": query.urlencode(),
+        "can_notify": request.user.has_perm(PERM_CHANGE_MEMBER),
+        "segment": form.filters().get("segment", ""),
+    }
+    return render(request, "members/admin/member_list.html", context)
+
+
+@permission_required(PERM_VIEW_MEMBER)
+def member_export(request: HttpRequest) -> HttpResponse:
+    """The filtered list as CSV (formula-safe); every download is audited with its filter."""
+    form, sort = _member_filters(request)
+    members = selectors.member_search(form.filters(), sort=sort)
+    services.members_export_record(
+        actor=request.user, filters=form.describe(), rows=members.count(), ip=client_ip(request)
+    )
+    header = [_("编号"), _("昵称"), _("微博昵称"), _("微博 UID"), _("会员卡号"), _("状态"),
+              _("等级"), _("用户分层"), _("积分"), _("粉丝数"), _("微博认证"), _("疑似僵尸号"),
+              _("入会时间"), _("最近访问")]  # fmt: skip
+    rows = (
+        [
+            member.pk,
+            member.display_name,
+            member.weibo_screen_name,
+            member.weibo_uid or "",
+            member.membership_number or "",
+            member.get_state_display(),
+            member.tier.name if member.tier else "",
+            member.get_segment_display() if member.segment else "",
+            member.points_balance,
+            member.weibo_followers,
+            _("是") if member.weibo_verified else _("否"),
+            _("是") if member.zombie_suspected else _("否"),
+            _local(member.joined_at),
+            _local(member.last_seen_at),
+        ]
+        for member in members.iterator(chunk_size=2000)
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    return csv_response(f"members-{stamp}.csv", header, rows)
 
 
 @permission_required(PERM_VIEW_MEMBER)
@@ -151,20 +213,31 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(
         Member.objects.select_related("tier", "user", "invited_by", "application"), pk=pk
     )
-    audit_entries = AuditEntry.objects.filter(
-        target_type="members.Member", target_id=str(member.pk)
-    ).order_by("-id")[:AUDIT_ENTRIES_SHOWN]
+    overview = selectors.member_overview(member)
+    application = getattr(member, "application", None)
+    user = request.user
     context = {
+        **overview,
         "member": member,
-        "application": getattr(member, "application", None),
-        "consents": member.consents.select_related("text").order_by("-accepted_at"),
-        "decisions": member.decisions.select_related("actor").order_by("-created_at"),
-        "audit_entries": audit_entries,
-        "can_change": request.user.has_perm(PERM_CHANGE_MEMBER),
+        "application": application,
+        "segment_reasons": segments.labelled(member.segment_reasons or {}, segments.REASON_LABELS),
+        "zombie_reasons": segments.labelled(
+            member.zombie_reasons or [], segments.ZOMBIE_REASON_LABELS
+        ),
+        "can_change": user.has_perm(PERM_CHANGE_MEMBER),
         "can_suspend": member.state == Member.State.MEMBER,
         "can_reinstate": member.state == Member.State.SUSPENDED,
+        "can_decide": user.has_perm(PERM_APPLICATIONS)
+        and application is not None
+        and application.state == Application.State.PENDING
+        and member.state == Member.State.APPLICANT,
+        "can_set_tier": user.has_perm(PERM_SET_TIER) and member.state == Member.State.MEMBER,
+        "can_adjust": user.has_perm(PERM_ADJUST_POINTS) and member.state == Member.State.MEMBER,
+        "can_view_account": user.has_perm(PERM_VIEW_ACCOUNT),
         "suspend_form": ReasonForm(prefix="suspend"),
         "reinstate_form": ReasonForm(prefix="reinstate"),
+        "tier_form": TierSetForm(initial={"tier": member.tier_id}),
+        "adjust_form": AdjustForm(initial={"idempotency_key": new_request_key()}),
     }
     return render(request, "members/admin/member_detail.html", context)
 
@@ -201,6 +274,107 @@ def member_suspend(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def member_reinstate(request: HttpRequest, pk: int) -> HttpResponse:
     return _member_action(request, pk, "reinstate")
+
+
+def _form_errors(request: HttpRequest, form) -> None:
+    """Each invalid field's first error as a message, naming the field (the form is not shown
+    again: the page has several)."""
+    for name, errors in form.errors.items():
+        label = form.fields[name].label if name in form.fields else ""
+        messages.error(request, f"{label}：{errors[0]}" if label else errors[0])
+
+
+@permission_required(PERM_SET_TIER)
+@require_POST
+def member_set_tier(request: HttpRequest, pk: int) -> HttpResponse:
+    """Put the member on a tier until a date (loyalty's manual tier, audited there)."""
+    member = get_object_or_404(Member, pk=pk)
+    form = TierSetForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+    else:
+        try:
+            if member.state != Member.State.MEMBER:
+                raise DomainError(_("只能为正式会员设置等级。"))
+            change = loyalty_services.tier_set_manual(
+                member=member,
+                tier=form.cleaned_data["tier"],
+                until=form.until_or_default(),
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+                ip=client_ip(request),
+            )
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request,
+                _("已将等级设为%(tier)s，有效至 %(until)s。")
+                % {"tier": change.to_tier.name, "until": change.manual_until.isoformat()},
+            )
+    return redirect("members_admin:member_detail", pk=member.pk)
+
+
+@permission_required(PERM_ADJUST_POINTS)
+@require_POST
+def member_adjust_points(request: HttpRequest, pk: int) -> HttpResponse:
+    """A points correction within the operator's daily limit (loyalty's, audited there)."""
+    member = get_object_or_404(Member, pk=pk)
+    form = AdjustForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+    else:
+        try:
+            entry = loyalty_services.points_adjust(
+                member=member,
+                amount=form.cleaned_data["amount"],
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+                counts_for_tier=form.cleaned_data["counts_for_tier"],
+                idempotency_key=form.cleaned_data["idempotency_key"],
+                ip=client_ip(request),
+            )
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("已调整 %(amount)+d 积分。") % {"amount": entry.amount})
+    return redirect("members_admin:member_detail", pk=member.pk)
+
+
+@permission_required(PERM_CHANGE_MEMBER)
+def segment_notify(request: HttpRequest) -> HttpResponse:
+    """Write one notification to every admitted member of a segment (sent in the background)."""
+    form = SegmentNotifyForm(request.POST or None, initial={"segment": request.GET.get("segment")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            entry = segments.segment_notify(
+                segment=form.cleaned_data["segment"],
+                title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"],
+                link=form.cleaned_data["link"],
+                actor=request.user,
+                ip=client_ip(request),
+            )
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request,
+                _("通知正在发送给 %(count)s 位会员。") % {"count": entry.after["recipients"]},
+            )
+            url = reverse("members_admin:member_list")
+            return redirect(f"{url}?{urlencode({'segment': form.cleaned_data['segment']})}")
+    counts = dict(
+        Member.objects.filter(state=Member.State.MEMBER)
+        .exclude(segment="")
+        .values("segment")
+        .annotate(n=Count("pk"))
+        .values_list("segment", "n")
+    )
+    sizes = [(label, counts.get(value, 0)) for value, label in Segment.choices]
+    return render(
+        request, "members/admin/segment_notify.html", {"form": form, "segment_sizes": sizes}
+    )
 
 
 # --- Invitation codes ---------------------------------------------------------------------------

@@ -34,6 +34,17 @@ class Tier(models.Model):
         return self.name
 
 
+class Segment(models.TextChoices):
+    """The social technographics ladder, highest rung first (see ``members.segments``)."""
+
+    CREATOR = "creator", _("创作者")
+    CRITIC = "critic", _("评论者")
+    COLLECTOR = "collector", _("收集者")
+    JOINER = "joiner", _("参与者")
+    SPECTATOR = "spectator", _("旁观者")
+    INACTIVE = "inactive", _("不活跃者")
+
+
 class Member(models.Model):
     class State(models.TextChoices):
         APPLICANT = "applicant", _("申请中")
@@ -87,6 +98,14 @@ class Member(models.Model):
     weibo_refreshed_at = models.DateTimeField(_("资料更新时间"), null=True, blank=True)
     zombie_suspected = models.BooleanField(_("疑似僵尸号"), default=False)
     zombie_reasons = models.JSONField(_("僵尸号判断依据"), default=list, blank=True)
+
+    # Written by the nightly classification (members.segments); empty until its first run and
+    # for members who are not admitted. ``segment_since``: when the member entered the segment.
+    segment = models.CharField(
+        _("用户分层"), max_length=12, choices=Segment.choices, blank=True, db_index=True
+    )
+    segment_reasons = models.JSONField(_("分层依据"), default=dict, blank=True)
+    segment_since = models.DateTimeField(_("进入该分层的时间"), null=True, blank=True)
 
     # The token is encrypted at rest; see core.crypto.
     weibo_token_encrypted = models.TextField(_("微博令牌（加密）"), blank=True)

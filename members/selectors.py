@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from members.defaults import FIRST_CONSENT, FIRST_CONSENT_TITLE
@@ -130,3 +134,223 @@ def member_data_export(member: Member) -> dict[str, Any]:
             for d in AdmissionDecision.objects.filter(member=member).order_by("created_at")
         ],
     }
+
+
+def is_zombie(member: Member) -> bool:
+    """Whether the member's Weibo account looks bought or automated (see ``zombie_reasons``).
+
+    The flag is set at every login and re-evaluated nightly from the stored Weibo data; other
+    apps ask here (referral bonuses, for one) instead of reading the column themselves.
+    """
+    return bool(member.zombie_suspected)
+
+
+# --- Staff member list ----------------------------------------------------------------------------
+
+# ``o`` parameter of the list → ordering; "-" in front reverses it. Empty values sort last.
+MEMBER_SORTS = {
+    "name": "display_name",
+    "tier": "tier__rank",
+    "followers": "weibo_followers",
+    "points": "points_balance",
+    "joined": "joined_at",
+    "active": "last_seen_at",
+    "created": "created_at",
+}
+DEFAULT_MEMBER_SORT = "-created"
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _between_days(queryset: QuerySet, field: str, start: date | None, end: date | None):
+    """Filter ``field`` to local days ``start``..``end`` (both inclusive)."""
+    if start:
+        queryset = queryset.filter(**{f"{field}__gte": _day_start(start)})
+    if end:
+        queryset = queryset.filter(**{f"{field}__lt": _day_start(end + timedelta(days=1))})
+    return queryset
+
+
+def member_search(filters: dict[str, Any], *, sort: str = DEFAULT_MEMBER_SORT) -> QuerySet:
+    """Members matching the staff list's filters, with their points balance, in ``sort`` order.
+
+    One SQL query whatever the filters: the balance comes from a join on the points account
+    (``points_balance``, 0 without an account), tier and user are joined for display.
+    """
+    members = Member.objects.select_related("tier", "user").annotate(
+        points_balance=Coalesce(F("points_account__balance"), Value(0))
+    )
+    query = (filters.get("q") or "").strip()
+    if query:
+        members = members.filter(
+            Q(display_name__icontains=query)
+            | Q(weibo_screen_name__icontains=query)
+            | Q(membership_number__icontains=query)
+        )
+    for field in ("state", "tier", "segment"):
+        if filters.get(field):
+            members = members.filter(**{field: filters[field]})
+    for field, start, end in (
+        ("joined_at", filters.get("joined_from"), filters.get("joined_to")),
+        ("last_seen_at", filters.get("active_from"), filters.get("active_to")),
+    ):
+        members = _between_days(members, field, start, end)
+    for field, value in (
+        ("weibo_verified", filters.get("verified")),
+        ("zombie_suspected", filters.get("zombie")),
+    ):
+        if value in ("yes", "no"):
+            members = members.filter(**{field: value == "yes"})
+    for field, low, high in (
+        ("weibo_followers", filters.get("followers_min"), filters.get("followers_max")),
+        ("points_balance", filters.get("points_min"), filters.get("points_max")),
+    ):
+        if low is not None:
+            members = members.filter(**{f"{field}__gte": low})
+        if high is not None:
+            members = members.filter(**{f"{field}__lte": high})
+    if sort.lstrip("-") not in MEMBER_SORTS:
+        sort = DEFAULT_MEMBER_SORT
+    descending = sort.startswith("-")
+    column = F(MEMBER_SORTS[sort.lstrip("-")])
+    order = column.desc(nulls_last=True) if descending else column.asc(nulls_last=True)
+    return members.order_by(order, "-pk" if descending else "pk")
+
+
+def segment_recipients(segment: str) -> QuerySet:
+    """Admitted members currently in ``segment``: who a segment notification reaches."""
+    return Member.objects.filter(state=Member.State.MEMBER, segment=segment)
+
+
+# --- Staff member detail --------------------------------------------------------------------------
+
+DETAIL_ROWS = 50
+AUDIT_ROWS = 200
+
+
+def member_overview(member: Member, *, rows: int = DETAIL_ROWS) -> dict[str, Any]:
+    """Everything the staff detail page shows about a member, newest first, ``rows`` per list.
+
+    One query per section, whatever the member's history: each list is cut in SQL and joins
+    what its rows display.
+    """
+    from community.models import Comment, OfferClaim, Registration
+    from core.models import AuditEntry, Notification
+    from loyalty.models import PointsAccount, PointsEntry, PointsLot, Redemption, TierChange
+    from share.models import Share
+
+    account = PointsAccount.objects.select_related("manual_tier").filter(member=member).first()
+    by_account = {"account__member": member}
+    return {
+        "account": account,
+        "consents": list(member.consents.select_related("text").order_by("-accepted_at")),
+        "decisions": list(member.decisions.select_related("actor").order_by("-created_at")),
+        "tier_changes": list(
+            TierChange.objects.filter(**by_account)
+            .select_related("from_tier", "to_tier", "actor")
+            .order_by("-created_at", "-pk")[:rows]
+        ),
+        "entries": list(
+            PointsEntry.objects.filter(**by_account)
+            .select_related("actor")
+            .order_by("-created_at", "-pk")[:rows]
+        ),
+        "lots": list(PointsLot.objects.filter(**by_account).order_by("-created_at", "-pk")[:rows]),
+        "redemptions": list(
+            Redemption.objects.filter(**by_account)
+            .select_related("reward")
+            .order_by("-created_at", "-pk")[:rows]
+        ),
+        "registrations": list(
+            Registration.objects.filter(member=member)
+            .select_related("activity")
+            .order_by("-created_at", "-pk")[:rows]
+        ),
+        "claims": list(
+            OfferClaim.objects.filter(member=member)
+            .select_related("offer")
+            .order_by("-created_at", "-pk")[:rows]
+        ),
+        "shares": list(Share.objects.filter(member=member).order_by("-created_at", "-pk")[:rows]),
+        "comments": list(
+            Comment.objects.filter(member=member)
+            .select_related("page")
+            .order_by("-created_at", "-pk")[:rows]
+        ),
+        "notifications": list(
+            Notification.objects.filter(user_id=member.user_id).order_by("-pk")[:rows]
+        ),
+        "audit_entries": list(
+            AuditEntry.objects.filter(
+                target_type=Member._meta.label, target_id=str(member.pk)
+            ).order_by("-pk")[:AUDIT_ROWS]
+        ),
+    }
+
+
+# --- Segments -----------------------------------------------------------------------------------
+
+
+def segment_activity(*, since: datetime, until: datetime) -> dict[int, dict[str, int]]:
+    """Per member id, how often they did each kind of thing between ``since`` and ``until``.
+
+    A handful of ``GROUP BY member`` queries, one per kind of record, whatever the number of
+    members; members without activity are absent. Keys: ``threads`` (top-level comments still
+    shown or awaiting moderation), ``comments`` (comments and replies, same states), ``reports``,
+    ``likes`` (items and comments), ``shares`` (to Weibo), ``claims`` (offers), ``registrations``
+    (activities) and ``checkins`` (daily check-ins).
+    """
+    from community.models import (
+        Comment,
+        CommentLike,
+        CommentReport,
+        ItemLike,
+        OfferClaim,
+        Registration,
+    )
+    from loyalty.models import EntryKind, PointsEntry
+    from share.models import Share
+
+    window = {"created_at__gte": since, "created_at__lt": until}
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+
+    def add(rows, *names: str) -> None:
+        for member_id, *values in rows:
+            for name, value in zip(names, values, strict=True):
+                if value:
+                    counts[member_id][name] = counts[member_id].get(name, 0) + value
+
+    shown = [Comment.State.PUBLISHED, Comment.State.HELD]
+    add(
+        Comment.objects.filter(state__in=shown, **window)
+        .values("member_id")
+        .annotate(threads=Count("pk", filter=Q(parent__isnull=True)), comments=Count("pk"))
+        .values_list("member_id", "threads", "comments"),
+        "threads",
+        "comments",
+    )
+    for model, member_field, name in (
+        (CommentReport, "reporter_id", "reports"),
+        (ItemLike, "member_id", "likes"),
+        (CommentLike, "member_id", "likes"),
+        (Share, "member_id", "shares"),
+        (OfferClaim, "member_id", "claims"),
+        (Registration, "member_id", "registrations"),
+    ):
+        add(
+            model.objects.filter(**window)
+            .values(member_field)
+            .annotate(n=Count("pk"))
+            .values_list(member_field, "n"),
+            name,
+        )
+    add(
+        PointsEntry.objects.filter(kind=EntryKind.EARN, reference_type="checkin", **window)
+        .values("account__member_id")
+        .annotate(n=Count("pk"))
+        .values_list("account__member_id", "n"),
+        "checkins",
+    )
+    return dict(counts)

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core import crypto
 from core.audit import audit_record
@@ -51,32 +52,32 @@ INVITATION_LENGTH = 12
 
 class InvitationInvalid(DomainError):
     code = "invitation_invalid"
-    default_message = _("邀请码无效、已过期或已被用完。")
+    default_message = gettext_lazy("邀请码无效、已过期或已被用完。")
 
 
 class MembershipNumberInvalid(DomainError):
     code = "membership_number_invalid"
-    default_message = _("没有找到这个会员卡号，或它已绑定其他账户。")
+    default_message = gettext_lazy("没有找到这个会员卡号，或它已绑定其他账户。")
 
 
 class AdmissionRouteClosed(DomainError):
     code = "admission_route_closed"
-    default_message = _("俱乐部目前不接受这种入会方式。")
+    default_message = gettext_lazy("俱乐部目前不接受这种入会方式。")
 
 
 class AlreadyDecided(DomainError):
     code = "already_decided"
-    default_message = _("这位申请人已经处理过了。")
+    default_message = gettext_lazy("这位申请人已经处理过了。")
 
 
 class InviteLimitReached(DomainError):
     code = "invite_limit_reached"
-    default_message = _("本月的邀请名额已用完。")
+    default_message = gettext_lazy("本月的邀请名额已用完。")
 
 
 class NotAMember(DomainError):
     code = "not_a_member"
-    default_message = _("只有正式会员才能进行此操作。")
+    default_message = gettext_lazy("只有正式会员才能进行此操作。")
 
 
 # --- Weibo profile ------------------------------------------------------------------------------
@@ -776,3 +777,22 @@ def customer_import_run(*, import_id: int, progress_every: int = 200) -> Custome
         finished_at=timezone.now(),
     )
     return CustomerImport.objects.get(pk=job.pk)
+
+
+# --- Staff: exports -------------------------------------------------------------------------------
+
+
+def members_export_record(
+    *, actor, filters: dict[str, str], rows: int, ip: str | None = None
+) -> None:
+    """Trace a download of the member list: it carries personal data out of the system (留痕).
+
+    Called before the file is sent, so that a download without its trace cannot happen.
+    """
+    audit_record(
+        action="members.exported",
+        actor=actor,
+        target="members",
+        after={"filters": filters, "rows": rows},
+        ip=ip,
+    )

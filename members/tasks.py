@@ -35,3 +35,21 @@ def run_customer_import(import_id: int) -> str:
     from members.services import customer_import_run
 
     return customer_import_run(import_id=import_id).state
+
+
+@shared_task(name="members.classify_segments", acks_late=True)
+def classify_segments() -> dict:
+    """Nightly: segments and zombie flags of every member (idempotent; see members.segments)."""
+    from members.segments import segments_classify
+
+    result = segments_classify()
+    logger.info("segments classified: %s", result)
+    return result
+
+
+@shared_task(name="members.notify_segment", acks_late=True)
+def notify_segment(entry_id: int) -> int:
+    """Deliver a staff message to a segment; each member gets it once however often this runs."""
+    from members.segments import segment_notify_deliver
+
+    return segment_notify_deliver(entry_id=entry_id)

@@ -15,9 +15,13 @@ from members import admin_views as views
 
 admin_urlpatterns = [
     path("", views.member_list, name="member_list"),
+    path("export.csv", views.member_export, name="member_export"),
+    path("notify/", views.segment_notify, name="segment_notify"),
     path("<int:pk>/", views.member_detail, name="member_detail"),
     path("<int:pk>/suspend/", views.member_suspend, name="member_suspend"),
     path("<int:pk>/reinstate/", views.member_reinstate, name="member_reinstate"),
+    path("<int:pk>/tier/", views.member_set_tier, name="member_set_tier"),
+    path("<int:pk>/points/", views.member_adjust_points, name="member_adjust_points"),
     path("applications/", views.application_queue, name="applications"),
     path("applications/<int:pk>/decide/", views.application_decide, name="application_decide"),
     path("invitations/", views.invitation_list, name="invitations"),

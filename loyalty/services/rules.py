@@ -29,6 +29,7 @@ from loyalty.models import (
 )
 from loyalty.services import _core
 from members.models import Member
+from members.selectors import is_zombie
 
 # The sweep looks this far back for newly admitted members (joined / referral bonuses).
 JOIN_SWEEP_DAYS = 7
@@ -56,8 +57,15 @@ def active_rules(trigger: str, *, now: datetime, event_code: str = "") -> list[E
 
 
 def rule_applies(rule: EarningRule, member: Member) -> bool:
+    """Whether the rule is for this member: their tier and their segment must both be targeted.
+
+    An empty target list means "everyone". Segments come from the nightly classification
+    (``members.segments``); a member not yet classified matches only rules without segments.
+    """
     targets = {tier.pk for tier in rule.target_tiers.all()}
-    return not targets or member.tier_id in targets
+    if targets and member.tier_id not in targets:
+        return False
+    return not rule.target_segments or member.segment in rule.target_segments
 
 
 def _multiplier(rule: EarningRule, member: Member):
@@ -207,6 +215,9 @@ def member_events_sweep(*, now: datetime | None = None) -> int:
 
     Admission lives in the members app; rather than hooking into it, this job looks at recently
     admitted members every few minutes. The natural keys make a second pass award nothing.
+    Invitees flagged as suspected zombie accounts earn their inviter nothing: buying bot accounts
+    must not pay. If the nightly re-evaluation clears the flag within the sweep window, the
+    bonus follows on the next pass.
     """
     now = now or timezone.now()
     since = now - timedelta(days=JOIN_SWEEP_DAYS)
@@ -218,7 +229,7 @@ def member_events_sweep(*, now: datetime | None = None) -> int:
     ] + [
         (Trigger.REFERRAL_JOINED, invitee.invited_by, f"referral:{invitee.pk}",
          ("referral", invitee.pk))
-        for invitee in recent if invitee.invited_by_id
+        for invitee in recent if invitee.invited_by_id and not is_zombie(invitee)
     ]  # fmt: skip
     rules_by_trigger = {
         trigger: active_rules(trigger, now=now)
