@@ -148,33 +148,6 @@ def _update_rows(model, rows: list[dict[str, Any]], columns: dict[str, str]) -> 
         cursor.execute(sql, arrays)
 
 
-def _audit_many(entries: list[AuditEntry]) -> None:
-    """Append many entries to the audit chain at once, exactly as ``audit_record`` one by one.
-
-    The chain's advisory lock is taken for the rest of the caller's transaction, so the entries
-    get ids after the current head with nothing in between; then their links and hashes are
-    written. Precondition: inside ``transaction.atomic()``. The nightly job needs it: 100,000
-    separate ``audit_record`` calls take minutes. It belongs in ``core.audit`` (it shares that
-    module's chain lock) and should move there once core offers a bulk writer.
-    """
-    if not entries:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [audit._CHAIN_LOCK_KEY])
-    previous = AuditEntry.objects.order_by("-id").values_list("entry_hash", flat=True).first()
-    previous = previous or ""
-    AuditEntry.objects.bulk_create(entries, batch_size=1000)
-    rows = []
-    for entry in entries:
-        entry.previous_hash = previous
-        entry.entry_hash = audit.entry_hash(previous_hash=previous, payload=entry.payload())
-        previous = entry.entry_hash
-        rows.append(
-            {"id": entry.pk, "previous_hash": entry.previous_hash, "entry_hash": entry.entry_hash}
-        )
-    _update_rows(AuditEntry, rows, {"previous_hash": "varchar", "entry_hash": "varchar"})
-
-
 def _automated_entry(
     member_id: int, label: str, *, action: str, rule: str, before: dict, after: dict
 ) -> AuditEntry:
@@ -285,7 +258,7 @@ def _classify_batch(
                 "zombie_reasons": "jsonb",
             },
         )
-        _audit_many(entries)
+        audit.audit_record_many(entries)
     segment_changes = sum(entry.action == "member.segment_changed" for entry in entries)
     return segment_changes, len(entries) - segment_changes
 
