@@ -98,17 +98,26 @@ def confirm_shares(base: str, uids: list[str]) -> list[int]:
     from tests.factories import MemberFactory, standard_tiers
 
     gold = standard_tiers()["gold"]
-    ids = []
+    members = []
     for uid in uids:
         token = requests.post(f"{base}/_sandbox/tokens", json={"uid": uid}, timeout=5).json()[
             "access_token"
         ]
-        member = MemberFactory(
-            tier=gold, weibo_uid=uid, weibo_followers=100, weibo_token_state="valid",
-            weibo_token_encrypted=crypto.encrypt(token), state=Member.State.MEMBER,
-        )  # fmt: skip
-        subject = tier_subject(member)
-        for n in range(SHARES_PER_MEMBER):
+        members.append(
+            MemberFactory(
+                tier=gold,
+                weibo_uid=uid,
+                weibo_followers=100,
+                weibo_token_state="valid",
+                weibo_token_encrypted=crypto.encrypt(token),
+                state=Member.State.MEMBER,
+            )  # fmt: skip
+        )
+    ids = []
+    # Members' confirmations interleave, as they do on the site.
+    for n in range(SHARES_PER_MEMBER):
+        for member in members:
+            subject = tier_subject(member)
             _text, _token, link = services.draft_text(member=member, subject=subject)
             share = services.share_confirm(
                 member=member, subject=subject, text=f"第 {n + 1} 次分享：我成为了金卡会员！{link}",

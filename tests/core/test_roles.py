@@ -22,6 +22,7 @@ ACCESS = {
     "/admin/community/moderation/": {roles.MODERATOR},
     "/admin/points/accounts/": {roles.LOYALTY_OPERATOR, roles.AUDITOR},
     "/admin/points/liability/": {roles.LOYALTY_OPERATOR, roles.AUDITOR},
+    "/admin/shares/": {roles.MARKETING_EDITOR, roles.AUDITOR},
 }
 
 

@@ -75,3 +75,9 @@ def register(member: Member, activity: ActivityPage) -> Registration:
     return Registration.objects.create(
         activity=activity, member=member, state=Registration.State.REGISTERED
     )
+
+
+@pytest.fixture(autouse=True)
+def staff_mfa_not_required(settings):
+    """Admin tests act as staff who already passed TOTP (tests/members covers the login)."""
+    settings.STAFF_REQUIRE_MFA = False
