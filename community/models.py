@@ -23,6 +23,7 @@ from wagtail.models import Page
 from wagtail.search import index
 
 from core.text import normalise_search_text
+from share.widgets import WeiboTextarea
 
 
 class LandingPage(Page):
@@ -190,10 +191,7 @@ class GatedPage(Page):
                 FieldPanel("summary"),
                 FieldPanel("cover_image"),
                 FieldPanel("shareable"),
-                FieldPanel(
-                    "share_text_template",
-                    widget=forms.Textarea(attrs={"rows": 3, "data-weibo-counter": ""}),
-                ),
+                FieldPanel("share_text_template", widget=WeiboTextarea()),
             ],
             heading=_("公开预告"),
         ),
@@ -223,6 +221,15 @@ class GatedPage(Page):
             elif block.block_type == "image":
                 parts.append(value["caption"])
         return normalise_search_text(" ".join(part for part in parts if part))
+
+    def clean(self) -> None:
+        super().clean()
+        if self.share_text_template:
+            from share.text import template_problems
+
+            problems = template_problems(self.share_text_template)
+            if problems:
+                raise ValidationError({"share_text_template": problems})
 
     def save(self, *args, **kwargs):
         self.search_text = self.plain_text()

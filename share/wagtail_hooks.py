@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from django.templatetags.static import static
 from django.urls import path, reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 
@@ -23,8 +21,3 @@ def register_share_menu():
         _("微博分享"), reverse("share_stats"), perms=admin_views.VIEW_PERMS, icon_name="link",
         order=460,
     )  # fmt: skip
-
-
-@hooks.register("insert_editor_js")
-def weibo_counter_js():
-    return format_html('<script src="{}" defer></script>', static("share/weibo-counter.js"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from django.test import Client
@@ -72,3 +73,21 @@ def test_csv_export_has_the_same_numbers_and_is_audited(shared):
     assert rows[1][0] == f"item:{shared.pk}"
     assert rows[1][2:] == ["3", "2", "2", "1", "0", "5300", "3", "2", "1"]
     assert AuditEntry.objects.filter(action="share.stats_exported", actor=staff).exists()
+
+
+def test_the_editor_counts_the_share_text_and_refuses_one_too_long(club):
+    from django.core.exceptions import ValidationError
+
+    trip = club["pages"]["milan-trip"]
+    client = Client()
+    client.force_login(StaffFactory(is_superuser=True))
+    html = client.get(f"/admin/pages/{trip.pk}/edit/").content.decode()
+    assert "data-weibo-counter" in html
+    assert re.search(r"share/weibo-counter[.\w]*\.js", html)
+
+    trip.share_text_template = "快来看看「{title}」" + "很长" * 60 + " {link}"
+    with pytest.raises(ValidationError) as refused:
+        trip.full_clean()
+    assert "share_text_template" in refused.value.message_dict
+    trip.share_text_template = "{member} 推荐：{title} {link}"
+    trip.full_clean()
