@@ -30,7 +30,7 @@ def mark_read(request):
     if request.POST.get("all"):
         notifications.mark_read(user=request.user)
     else:
-        ids = [int(i) for i in request.POST.getlist("id") if i.isdigit()]
+        ids = [int(i) for i in request.POST.getlist("id") if i.isascii() and i.isdigit()]
         notifications.mark_read(user=request.user, ids=ids)
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse({"unread": notifications.unread_count(request.user)})
@@ -50,7 +50,7 @@ def preferences(request):
 def catch_up(request):
     """Unread count and notifications newer than ``after`` (what a closed socket missed)."""
     after = request.GET.get("after", "0")
-    after_id = int(after) if after.isdigit() else 0
+    after_id = int(after) if after.isascii() and after.isdigit() else 0
     items = Notification.objects.filter(user=request.user, pk__gt=after_id).order_by("-id")[:20]
     return JsonResponse(
         {

@@ -107,7 +107,7 @@ def comment_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(PERM_MODERATE)
 @require_POST
 def comments_bulk(request: HttpRequest) -> HttpResponse:
-    ids = [value for value in request.POST.getlist("comment") if value.isdigit()]
+    ids = [v for v in request.POST.getlist("comment") if v.isascii() and v.isdigit()]
     if not ids:
         messages.error(request, _("请先勾选要处理的评论。"))
         return _back_to_queue(request)
