@@ -18,6 +18,8 @@ BENCHMARKS = [
     ("bench.community_feed", "Community feed and post page (issue: community)"),
     ("bench.loyalty_redemption", "Points redemption and ledger pages (issue: loyalty)"),
     ("bench.realtime_broadcast", "Tier-wide websocket broadcast (issue: real-time)"),
+    ("bench.staff_dashboard", "Staff dashboard charts over 100,000 members (issue: staff)"),
+    ("bench.share_posting", "1,000 shares to Weibo through 2 workers (issue: share)"),
 ]
 
 

@@ -161,6 +161,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "loyalty-release-pending": {"task": "loyalty.release_pending", "schedule": crontab(minute=15)},
     "loyalty-sweep-member-events": {"task": "loyalty.sweep_member_events", "schedule": 600.0},
+    # Dashboard: store yesterday's rollups (and any day missed) once the day is over.
+    "reports-fill-days": {
+        "task": "core.reports.fill_report_days",
+        "schedule": crontab(minute=20, hour=0),
+    },
     "share-sweep": {"task": "share.sweep", "schedule": 60.0},
     # Members: segments and zombie flags from the last 90 days, after the loyalty night jobs.
     "members-classify-segments": {
@@ -214,8 +219,10 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "members.middleware.StaffMfaRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.RejectNullCharactersMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
+    "core.reports.middleware.DailyActiveMemberMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -147,3 +147,100 @@ class NotificationPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} mutes {self.kind}"
+
+
+class DailyActiveMember(models.Model):
+    """That an admitted member used the site on one local (Asia/Shanghai) day.
+
+    The history behind DAU / WAU / MAU: ``last_seen_at`` only keeps the latest visit. Written at
+    most once per member and day (``core.reports.services.daily_active_record``: a Redis key
+    guards the insert, and the unique constraint makes a repeated insert a no-op).
+    """
+
+    day = models.DateField(_("日期"))
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("会员"), on_delete=models.CASCADE,
+        related_name="+", db_index=False,
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("日活跃会员")
+        verbose_name_plural = _("日活跃会员")
+        default_permissions = ()
+        # The dashboard's community charts (growth, activity, interaction, shares): marketing
+        # staff see them without holding any right on member records.
+        permissions = [("view_growth_report", _("可以查看会员增长与互动看板"))]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "member"], name="daily_active_member_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.member_id}"
+
+
+class ActiveMembersDay(models.Model):
+    """DAU, WAU and MAU of one completed local day, computed once the day is over.
+
+    Counting distinct members over sliding 7- and 30-day windows for every day of a year-long
+    chart would read millions of ``DailyActiveMember`` rows per chart; a finished day never
+    changes, so its three numbers are computed once (nightly, and for any day missed) and the
+    chart reads one row per day. Days without a row (today, or before the first nightly run)
+    are computed live from ``DailyActiveMember``.
+    """
+
+    day = models.DateField(_("日期"), primary_key=True)
+    dau = models.PositiveIntegerField(_("日活跃"))
+    wau = models.PositiveIntegerField(_("周活跃（7 天）"))
+    mau = models.PositiveIntegerField(_("月活跃（30 天）"))
+    computed_at = models.DateTimeField(_("计算时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("活跃会员日统计")
+        verbose_name_plural = _("活跃会员日统计")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.dau}/{self.wau}/{self.mau}"
+
+
+class LedgerDay(models.Model):
+    """Points issued, redeemed and expired on one completed local day, and the net change of
+    spendable balances (definitions of ``core.reports.selectors.points_per_month``).
+
+    The ledger is the largest table (millions of rows); a chart over months would otherwise
+    aggregate a fresh slice of it on every view. A finished day's entries never change (the
+    ledger is append-only and entries are dated when written), so each day is summed once.
+    """
+
+    day = models.DateField(_("日期"), primary_key=True)
+    issued = models.BigIntegerField(_("发放"))
+    redeemed = models.BigIntegerField(_("兑换"))
+    expired = models.BigIntegerField(_("过期"))
+    net = models.BigIntegerField(_("可用积分净变化"))
+    computed_at = models.DateTimeField(_("计算时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("积分日统计")
+        verbose_name_plural = _("积分日统计")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.day}: +{self.issued} -{self.redeemed} -{self.expired}"
+
+
+class InteractionWeek(models.Model):
+    """Distinct members who commented, liked, registered or shared in one completed week
+    (Monday to Sunday, local time): a distinct count cannot be added up from days, and counting
+    it afresh means reading every interaction of the range."""
+
+    week = models.DateField(_("周（周一）"), primary_key=True)
+    interacting = models.PositiveIntegerField(_("互动会员"))
+    computed_at = models.DateTimeField(_("计算时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("互动周统计")
+        verbose_name_plural = _("互动周统计")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.week}: {self.interacting}"

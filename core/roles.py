@@ -27,7 +27,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "community.change_registration", "community.add_activitycheckincode",
         "wagtailimages.add_image", "wagtailimages.change_image", "wagtailimages.choose_image",
         "wagtaildocs.add_document", "wagtaildocs.change_document", "wagtaildocs.choose_document",
-        "share.view_share", "share.change_sharesettings",
+        "share.view_share", "share.change_sharesettings", "core.view_growth_report",
     ],
     MODERATOR: [
         ADMIN_ACCESS,

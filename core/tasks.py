@@ -8,6 +8,7 @@ import uuid
 from celery import shared_task
 
 from core.models import WorkerHeartbeat
+from core.reports.tasks import fill_report_days  # noqa: F401 - registers the task
 
 
 @shared_task(name="core.tasks.record_worker_heartbeat")

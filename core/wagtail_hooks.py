@@ -53,3 +53,39 @@ def audit_menu_item():
         icon_name="history",
         order=9000,
     )
+
+
+# --- The dashboard (数据看板): charts and reports, and its headlines on the admin home ----------
+
+
+@hooks.register("register_admin_urls")
+def reports_urls():
+    from core.reports import views as reports
+
+    return [
+        path("reports/", reports.reports_index, name="club_reports"),
+        path("reports/<slug:slug>/", reports.report_chart, name="club_report"),
+    ]
+
+
+@hooks.register("register_admin_menu_item")
+def reports_menu_item():
+    from core.reports.catalogue import ALL_PERMS
+
+    return PermissionMenuItem(
+        _("数据看板"), reverse("club_reports"), ALL_PERMS, icon_name="chart-line", order=150
+    )
+
+
+@hooks.register("register_icons")
+def reports_icons(icons):
+    return icons + ["core/reports/icons/chart-line.svg"]
+
+
+@hooks.register("construct_homepage_panels")
+def add_dashboard_panel(request, panels):
+    from core.reports.views import dashboard_panel_for
+
+    panel = dashboard_panel_for(request)
+    if panel is not None:
+        panels.insert(1 if panels and isinstance(panels[0], LiveCountersPanel) else 0, panel)
