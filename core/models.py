@@ -97,6 +97,7 @@ class Notification(models.Model):
         COMMENT_MENTION = "comment_mention", _("有人提到了您")
         MODERATION = "moderation", _("审核结果")
         ADMISSION = "admission", _("入会结果")
+        CLUB_MESSAGE = "club_message", _("俱乐部消息")
 
     user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(_("类型"), max_length=32, choices=Kind.choices)

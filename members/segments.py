@@ -366,7 +366,7 @@ def segment_notify_deliver(*, entry_id: int) -> int:
         written += (
             notify(
                 user_id=user_id,
-                kind=Notification.Kind.ITEM_OPENED,
+                kind=Notification.Kind.CLUB_MESSAGE,
                 title=message["title"],
                 body=message["body"],
                 link=message["link"],

@@ -92,7 +92,7 @@ def period_from_params(params, today: date | None = None) -> Period:
     """
     today = today or timezone.localdate()
     days = params.get("days")
-    if days and str(days).isdigit() and int(days) in PRESETS:
+    if days and str(days).isascii() and str(days).isdigit() and int(days) in PRESETS:
         return last_days(int(days), today)
     start, end = _parse(params.get("from")), _parse(params.get("to"))
     if start is None and end is None:

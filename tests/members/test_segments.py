@@ -316,7 +316,7 @@ def test_staff_notify_a_segment_in_the_background_once_per_member(
 ):
     classify()
     NotificationPreference.objects.create(
-        user=ladder["reporter"].user, kind=Notification.Kind.ITEM_OPENED
+        user=ladder["reporter"].user, kind=Notification.Kind.CLUB_MESSAGE
     )
     page = client.get(f"{NOTIFY_URL}?segment=critic").content.decode()
     assert 'value="critic" selected' in page
