@@ -376,6 +376,8 @@ SHARE_MAX_ATTEMPTS = env_int("SHARE_MAX_ATTEMPTS", 8)
 SHARE_RETRY_BASE_DELAY = env_int("SHARE_RETRY_BASE_DELAY", 30)
 # Retries wait in the broker as countdown messages: keep them far below its visibility timeout.
 SHARE_RETRY_MAX_DELAY = min(env_int("SHARE_RETRY_MAX_DELAY", 900), CELERY_VISIBILITY_TIMEOUT // 4)
+# Posting can have its own queue (and workers), so a Weibo outage never delays other tasks.
+SHARE_QUEUE = env_str("SHARE_QUEUE", "") or CELERY_TASK_DEFAULT_QUEUE
 # A queued share untouched for this long is queued again (its message was lost).
 SHARE_SWEEP_GRACE = env_int("SHARE_SWEEP_GRACE", 300)
 # Font file for share card pictures; empty = look for Noto Sans CJK (fonts-noto-cjk) and others.

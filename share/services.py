@@ -198,7 +198,10 @@ def share_confirm(
 def _enqueue_on_commit(share_id: int, countdown: float = 0) -> None:
     from share.tasks import post_share
 
-    transaction.on_commit(lambda: post_share.apply_async((share_id,), countdown=countdown))
+    queue = settings.SHARE_QUEUE
+    transaction.on_commit(
+        lambda: post_share.apply_async((share_id,), countdown=countdown, queue=queue)
+    )
 
 
 # --- Posting ---------------------------------------------------------------------------------

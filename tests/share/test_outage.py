@@ -29,7 +29,9 @@ OUTAGE_SECONDS = 60
 
 
 @pytest.fixture
-def worker(tmp_path):
+def worker(tmp_path, settings):
+    # A queue of its own: the session's shared worker (default timeouts and backoff) stays out.
+    settings.SHARE_QUEUE = f"share-outage-{uuid.uuid4().hex[:8]}"
     log_path = tmp_path / "worker.log"
     env = dict(
         os.environ, DATABASE_URL=database_url_for_current_test_db(), DATABASE_CONN_MAX_AGE="0",
@@ -40,7 +42,7 @@ def worker(tmp_path):
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
              "--concurrency", "2", "--without-mingle", "--without-gossip",
-             "--hostname", f"outage-{uuid.uuid4().hex[:8]}@%h"],
+             "-Q", settings.SHARE_QUEUE, "--hostname", f"outage-{uuid.uuid4().hex[:8]}@%h"],
             cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         assert wait_until(lambda: b"ready." in log_path.read_bytes(), 60), log_path.read_text()

@@ -32,8 +32,9 @@ LEASE = 8  # seconds; longer than the sandbox's slow answer below
 
 
 class KillableWorker:
-    def __init__(self, log_path) -> None:
+    def __init__(self, log_path, queue: str) -> None:
         self.log_path = log_path
+        self.queue = queue
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -43,7 +44,7 @@ class KillableWorker:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-             "--concurrency", "2", "--without-mingle", "--without-gossip",
+             "--concurrency", "2", "--without-mingle", "--without-gossip", "-Q", self.queue,
              "--hostname", f"kill-{uuid.uuid4().hex[:8]}@%h"],
             cwd=BASE_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -70,11 +71,13 @@ class KillableWorker:
 
 
 @pytest.fixture
-def worker_factory(tmp_path):
+def worker_factory(tmp_path, settings):
+    """Workers on a queue of their own: the session's shared worker must not post these shares."""
+    settings.SHARE_QUEUE = f"share-kill-{uuid.uuid4().hex[:8]}"
     workers: list[KillableWorker] = []
 
     def start() -> KillableWorker:
-        worker = KillableWorker(tmp_path / f"worker-{len(workers)}.log")
+        worker = KillableWorker(tmp_path / f"worker-{len(workers)}.log", settings.SHARE_QUEUE)
         worker.start()
         workers.append(worker)
         return worker
