@@ -111,30 +111,35 @@ def account_detail(request: HttpRequest, member_id: int) -> HttpResponse:
     return render(request, "loyalty/admin/account_detail.html", context)
 
 
-@permission_required(PERM_ADJUST)
-@require_POST
-def account_adjust(request: HttpRequest, member_id: int) -> HttpResponse:
-    member = get_object_or_404(Member, pk=member_id)
+def adjust_from_form(request: HttpRequest, member: Member) -> None:
+    """Apply a posted adjustment form and say how it went; the admin pages that offer the form
+    (the points account, the member page) share it and redirect back to themselves."""
     form = AdjustForm(request.POST)
     if not form.is_valid():
         for errors in form.errors.values():
             messages.error(request, errors[0])
+        return
+    try:
+        entry = services.points_adjust(
+            member=member,
+            amount=form.cleaned_data["amount"],
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+            counts_for_tier=form.cleaned_data["counts_for_tier"],
+            idempotency_key=form.cleaned_data["idempotency_key"],
+            ip=client_ip(request),
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
     else:
-        try:
-            entry = services.points_adjust(
-                member=member,
-                amount=form.cleaned_data["amount"],
-                reason=form.cleaned_data["reason"],
-                actor=request.user,
-                counts_for_tier=form.cleaned_data["counts_for_tier"],
-                idempotency_key=form.cleaned_data["idempotency_key"],
-                ip=client_ip(request),
-            )
-        except DomainError as error:
-            messages.error(request, error.message)
-        else:
-            messages.success(request, _("已调整 %(amount)+d 积分。") % {"amount": entry.amount})
-    return redirect("loyalty_admin:account", member_id=member.pk)
+        messages.success(request, _("已调整 %(amount)+d 积分。") % {"amount": entry.amount})
+
+
+@permission_required(PERM_ADJUST)
+@require_POST
+def account_adjust(request: HttpRequest, member_id: int) -> HttpResponse:
+    adjust_from_form(request, get_object_or_404(Member, pk=member_id))
+    return redirect("loyalty_admin:account", member_id=member_id)
 
 
 @permission_required(PERM_ADJUST)

@@ -25,6 +25,7 @@ from core.csvexport import csv_response
 from core.errors import DomainError
 from core.ratelimit import client_ip
 from loyalty import services as loyalty_services
+from loyalty.admin_views import adjust_from_form
 from loyalty.forms import AdjustForm, new_request_key
 from members import segments, selectors, services
 from members.admin_forms import (
@@ -320,24 +321,7 @@ def member_set_tier(request: HttpRequest, pk: int) -> HttpResponse:
 def member_adjust_points(request: HttpRequest, pk: int) -> HttpResponse:
     """A points correction within the operator's daily limit (loyalty's, audited there)."""
     member = get_object_or_404(Member, pk=pk)
-    form = AdjustForm(request.POST)
-    if not form.is_valid():
-        _form_errors(request, form)
-    else:
-        try:
-            entry = loyalty_services.points_adjust(
-                member=member,
-                amount=form.cleaned_data["amount"],
-                reason=form.cleaned_data["reason"],
-                actor=request.user,
-                counts_for_tier=form.cleaned_data["counts_for_tier"],
-                idempotency_key=form.cleaned_data["idempotency_key"],
-                ip=client_ip(request),
-            )
-        except DomainError as error:
-            messages.error(request, error.message)
-        else:
-            messages.success(request, _("已调整 %(amount)+d 积分。") % {"amount": entry.amount})
+    adjust_from_form(request, member)
     return redirect("members_admin:member_detail", pk=member.pk)
 
 
