@@ -12,7 +12,7 @@ from community.models import ActivityPage, GatedPage
 from members.models import Member, Tier
 from members.selectors import ViewerStatus
 from share.models import Share, ShareAttempt, ShareReferral, ShareSettings, ShareVisit
-from share.subjects import _tier_label
+from share.subjects import tier_label
 
 
 def shares_of_member(member: Member) -> QuerySet[Share]:
@@ -101,7 +101,7 @@ def landing_teaser(share: Share) -> Teaser | None:
             return None
         return Teaser(
             title=item.title, summary=item.summary,
-            kind_label=str(item.specific_class._meta.verbose_name), tier_label=_tier_label(item),
+            kind_label=str(item.specific_class._meta.verbose_name), tier_label=tier_label(item),
             cover=item.cover_image, item=item, locked=not decision.full,
         )  # fmt: skip
     if share.kind == Share.Kind.REWARD and share.redemption_id:

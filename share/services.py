@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -102,16 +103,27 @@ def _image_bytes(image) -> bytes | None:
         return None
 
 
+AVATAR_CACHE_SECONDS = 24 * 3600
+
+
 def _avatar_bytes(member: Member) -> bytes | None:
-    if not member.weibo_avatar_url:
+    """The member's Weibo avatar, fetched once a day: the preview and the confirmation both need
+    it (for the card's fingerprint), and neither should wait on Weibo's image servers again."""
+    url = member.weibo_avatar_url
+    if not url:
         return None
+    key = f"share:avatar:{hashlib.sha256(url.encode()).hexdigest()}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached or None  # b"" remembers "no usable avatar"
     try:
-        response = requests.get(member.weibo_avatar_url, timeout=(3, 5))
+        response = requests.get(url, timeout=(3, 5))
+        ok = response.status_code == 200 and len(response.content) <= 2_000_000
+        data = response.content if ok else b""
     except requests.RequestException:
-        return None
-    if response.status_code != 200 or len(response.content) > 2_000_000:
-        return None
-    return response.content
+        return None  # not remembered: the next try may reach Weibo
+    cache.set(key, data, AVATAR_CACHE_SECONDS)
+    return data or None
 
 
 class CardUnavailable(Exception):

@@ -37,7 +37,7 @@ class Subject:
     cover: object | None = field(default=None, repr=False)  # a Wagtail image
 
 
-def _tier_label(item: GatedPage) -> str:
+def tier_label(item: GatedPage) -> str:
     access = item.access
     if access == GatedPage.Access.PUBLIC:
         return ""
@@ -83,7 +83,7 @@ def item_subject(member: Member, page_id: int) -> Subject:
         title=item.title,
         summary=item.summary,
         kind_label=str(kind_label),
-        tier_label=_tier_label(item),
+        tier_label=tier_label(item),
         template=item.share_text_template or ShareSettings.load().item_template,
         item=item,
         cover=item.cover_image,

@@ -191,13 +191,7 @@ def landing(request: HttpRequest, token: str) -> HttpResponse:
         services.share_visit_record(share=share, visitor=visitor)
     else:
         new_cookie = None
-    can_open = bool(
-        share.item_id
-        and viewer.is_member
-        and decide(
-            ViewerStatus(viewer.kind, tier=viewer.tier, member=viewer.member), share.item
-        ).full
-    )
+    can_open = bool(share.item_id and viewer.is_member and decide(viewer, share.item).full)
     response = render(
         request,
         "share/landing.html",

@@ -206,3 +206,51 @@ def test_a_zombie_applicant_is_attributed_but_earns_the_sharer_nothing(sent_shar
     zombie = MemberFactory(state=Member.State.APPLICANT, zombie_suspected=True)
     assert services.referral_attach(member=zombie, share_id=sent_share.pk)
     assert not PointsAccount.objects.filter(member=sent_share.member, balance__gt=0).exists()
+
+
+def test_the_card_preview_is_for_the_member_who_may_share_only(sharer, club):
+    member, client = sharer
+    trip = club["pages"]["milan-trip"]
+    url = f"/share/card.jpg?kind=item&ref={trip.pk}&show_name=1"
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    assert Client().get(url).status_code == 302  # an outsider is sent to log in
+    applicant = Client()
+    applicant.force_login(MemberFactory(state=Member.State.APPLICANT).user)
+    assert applicant.get(url).status_code == 302
+    # A member of a lower tier may not share (nor preview) a gold activity.
+    silver = Client()
+    silver.force_login(MemberFactory(tier=club["tiers"]["silver"]).user)
+    assert silver.get(url).status_code == 404
+
+
+def test_the_avatar_is_fetched_from_weibo_once_for_preview_and_confirmation(sharer, club, sandbox):
+    import requests
+    from django.core.cache import cache
+
+    cache.clear()  # this run's own Redis prefix: no avatar remembered from an earlier test
+    member, client = sharer
+    member.weibo_avatar_url = f"{sandbox.base}/avatars/{member.weibo_uid}/180.jpg"
+    member.save(update_fields=["weibo_avatar_url"])
+    trip = club["pages"]["milan-trip"]
+    fetched = []
+    real_get = requests.get
+
+    def counting_get(url, *args, **kwargs):
+        if "/avatars/" in url:
+            fetched.append(url)
+        return real_get(url, *args, **kwargs)
+
+    requests.get = counting_get
+    try:
+        client.get(f"/share/card.jpg?kind=item&ref={trip.pk}&show_name=1")
+        _html, key, text = confirm_page(client, trip)
+        client.post("/share/new/", {
+            "kind": "item", "ref": trip.pk, "text": text, "confirmation_key": key,
+            "with_card": "1", "show_name": "1",
+        })  # fmt: skip
+    finally:
+        requests.get = real_get
+    assert Share.objects.get().card_name
+    assert len(fetched) == 1
