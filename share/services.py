@@ -106,13 +106,17 @@ def _image_bytes(image) -> bytes | None:
 AVATAR_CACHE_SECONDS = 24 * 3600
 
 
+def avatar_cache_key(url: str) -> str:
+    return f"share:avatar:{hashlib.sha256(url.encode()).hexdigest()}"
+
+
 def _avatar_bytes(member: Member) -> bytes | None:
     """The member's Weibo avatar, fetched once a day: the preview and the confirmation both need
     it (for the card's fingerprint), and neither should wait on Weibo's image servers again."""
     url = member.weibo_avatar_url
     if not url:
         return None
-    key = f"share:avatar:{hashlib.sha256(url.encode()).hexdigest()}"
+    key = avatar_cache_key(url)
     cached = cache.get(key)
     if cached is not None:
         return cached or None  # b"" remembers "no usable avatar"

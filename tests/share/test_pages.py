@@ -229,10 +229,12 @@ def test_the_avatar_is_fetched_from_weibo_once_for_preview_and_confirmation(shar
     import requests
     from django.core.cache import cache
 
-    cache.clear()  # this run's own Redis prefix: no avatar remembered from an earlier test
     member, client = sharer
     member.weibo_avatar_url = f"{sandbox.base}/avatars/{member.weibo_uid}/180.jpg"
     member.save(update_fields=["weibo_avatar_url"])
+    # No avatar remembered from an earlier test (only this key: clearing the cache would flush
+    # the whole Redis database, broker queues included).
+    cache.delete(services.avatar_cache_key(member.weibo_avatar_url))
     trip = club["pages"]["milan-trip"]
     fetched = []
     real_get = requests.get
