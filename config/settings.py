@@ -140,6 +140,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = env_str(
 )
 CELERY_BEAT_SCHEDULE: dict = {
     "worker-heartbeat": {"task": "core.tasks.record_worker_heartbeat", "schedule": 60.0},
+    # Chain the audit entries of ended transactions (core/audit.py); cheap when there is none.
+    "core-audit-seal": {"task": "core.audit_seal", "schedule": 5.0},
     "community-open-windows": {"task": "community.announce_opened_windows", "schedule": 60.0},
     # Loyalty (times in CELERY_TIMEZONE): expiry just after midnight, then tiers, then the proof.
     "loyalty-expire-points": {

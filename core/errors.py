@@ -27,3 +27,10 @@ class PermissionDenied(DomainError):
 class NotFound(DomainError):
     code = "not_found"
     default_message = _("内容不存在或已下线。")
+
+
+class Busy(DomainError):
+    """A lock was not granted within the lock timeout (``core.locking``): nothing changed."""
+
+    code = "busy"
+    default_message = _("当前操作的人较多，请稍后再试。")

@@ -1,7 +1,18 @@
 """Operational records shared by all apps: worker heartbeats and the audit trail."""
 
 from django.db import models
+from django.db.models import Func, Q
 from django.utils.translation import gettext_lazy as _
+
+
+class TransactionIdField(models.BigIntegerField):
+    """PostgreSQL's ``xid8``: the 64-bit id of the transaction that wrote the row (never wraps)."""
+
+    def db_type(self, connection) -> str:
+        return "xid8"
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else int(value)
 
 
 class WorkerHeartbeat(models.Model):
@@ -41,6 +52,12 @@ class AuditEntry(models.Model):
     after = models.JSONField(_("修改后"), default=dict, blank=True)
     reason = models.TextField(_("原因"), blank=True)
     ip = models.GenericIPAddressField(_("IP 地址"), null=True, blank=True)
+    # Set by the database on insert: the writing transaction. The chain order is (xact, id).
+    xact = TransactionIdField(
+        db_default=Func(function="pg_current_xact_id", output_field=models.BigIntegerField()),
+        editable=False,
+    )
+    # Empty until ``core.audit.audit_seal`` chains the entry; set once, by the sealer only.
     previous_hash = models.CharField(max_length=64, blank=True)
     entry_hash = models.CharField(max_length=64, blank=True, db_index=True)
 
@@ -49,9 +66,19 @@ class AuditEntry(models.Model):
         verbose_name_plural = _("审计记录")
         ordering = ["-id"]
         default_permissions = ("view",)
+        indexes = [
+            models.Index(fields=["xact", "id"], name="core_audit_chain_order"),
+            models.Index(
+                fields=["xact", "id"], condition=Q(entry_hash=""), name="core_audit_unsealed"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"
+
+    @property
+    def sealed(self) -> bool:
+        return bool(self.entry_hash)
 
     def payload(self) -> dict:
         return {

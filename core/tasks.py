@@ -7,6 +7,7 @@ import uuid
 
 from celery import shared_task
 
+from core.audit import audit_seal
 from core.models import WorkerHeartbeat
 from core.reports.tasks import fill_report_days  # noqa: F401 - registers the task
 
@@ -17,3 +18,10 @@ def record_worker_heartbeat(token: str | None = None) -> str:
     token = token or uuid.uuid4().hex
     WorkerHeartbeat.objects.get_or_create(token=token, defaults={"worker": socket.gethostname()})
     return token
+
+
+@shared_task(name="core.audit_seal", ignore_result=True)
+def seal_audit_trail() -> int:
+    """Chain the audit entries of ended transactions (beat, every few seconds); a run that finds
+    another sealer at work returns at once."""
+    return audit_seal(wait=False)

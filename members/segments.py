@@ -45,6 +45,7 @@ from django.utils.translation import gettext_lazy
 
 from core import audit
 from core.errors import DomainError
+from core.locking import Lock, lock_rows
 from core.models import AuditEntry, Notification
 from core.notifications import notify
 from members import selectors
@@ -185,11 +186,13 @@ def _classify_batch(
     rows: list[dict[str, Any]] = []
     entries: list[AuditEntry] = []
     with transaction.atomic():
-        members = (
-            Member.objects.select_for_update(of=("self",))
-            .filter(pk__in=member_ids)
-            .order_by("pk")
-            .values_list(*BATCH_FIELDS, named=True)
+        (members,) = lock_rows(
+            (
+                Lock.MEMBER,
+                Member.objects.filter(pk__in=member_ids)
+                .order_by("pk")
+                .values_list(*BATCH_FIELDS, named=True),
+            )
         )
         for m in members:
             label = m.display_name or m.weibo_screen_name or m.user__username  # as Member.__str__
