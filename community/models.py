@@ -26,7 +26,35 @@ from core.text import normalise_search_text
 from share.widgets import WeiboTextarea
 
 
-class LandingPage(Page):
+class KeptViewRestrictionsMixin:
+    """Whether Wagtail view restrictions apply, asked once per cache generation.
+
+    Wagtail checks on every request, with two queries, whether the page or an ancestor has a
+    view restriction (Settings → Privacy). A club almost never sets one, and a restriction
+    added, changed or removed bumps the cache generation, so the answer is kept.
+    """
+
+    def get_view_restrictions(self):
+        from wagtail.models import PageViewRestriction
+
+        from core import pagecache
+
+        restrictions = super().get_view_restrictions()
+        if pagecache.fragment(("view-restrictions", self.pk), restrictions.exists):
+            return restrictions
+        return PageViewRestriction.objects.none()
+
+
+def _mark_if_outsider(request) -> None:
+    """The public pages are the same for every outsider: let the page cache keep them."""
+    from core import pagecache
+    from members.selectors import viewer_for_request
+
+    if not getattr(request, "is_preview", False) and viewer_for_request(request).kind == "outsider":
+        pagecache.mark_outsider_cacheable(request)
+
+
+class LandingPage(KeptViewRestrictionsMixin, Page):
     """The public front door: what the club is and how to get in. Never member-only content."""
 
     headline = models.CharField(_("标题语"), max_length=120, blank=True)
@@ -46,8 +74,12 @@ class LandingPage(Page):
         verbose_name = _("公开首页")
         verbose_name_plural = _("公开首页")
 
+    def serve(self, request, *args, **kwargs):
+        _mark_if_outsider(request)
+        return super().serve(request, *args, **kwargs)
 
-class CommunityHome(Page):
+
+class CommunityHome(KeptViewRestrictionsMixin, Page):
     """The members' feed: every post, offer and activity the viewer may see, newest first."""
 
     intro = models.CharField(_("简介"), max_length=200, blank=True)
@@ -61,13 +93,16 @@ class CommunityHome(Page):
         verbose_name = _("社区首页")
         verbose_name_plural = _("社区首页")
 
+    def serve(self, request, *args, **kwargs):
+        _mark_if_outsider(request)
+        return super().serve(request, *args, **kwargs)
+
     def get_context(self, request, *args, **kwargs):
-        from community.selectors import feed_page
-        from members.selectors import viewer_for_request as viewer_for
+        from community.serving import feed_html
 
         context = super().get_context(request, *args, **kwargs)
-        context["feed"] = feed_page(
-            viewer=viewer_for(request), home=self, page_number=request.GET.get("page")
+        context["feed_html"] = feed_html(
+            request, home=self, preview=getattr(request, "is_preview", False)
         )
         return context
 
@@ -125,7 +160,7 @@ BODY_BLOCKS = [
 ]  # fmt: skip
 
 
-class GatedPage(Page):
+class GatedPage(KeptViewRestrictionsMixin, Page):
     """Fields every member-facing item shares: access rule, early access, teaser, body."""
 
     class Access(models.TextChoices):

@@ -19,7 +19,8 @@ from core.text import normalise_search_text
 from members.selectors import ViewerStatus
 
 FEED_PAGE_SIZE = 20
-_PREFETCH = ("tiers", "min_tier", "early_access_tier", "cover_image")
+_PREFETCH = ("tiers",)
+_RELATED = ("min_tier", "early_access_tier", "cover_image")
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,12 @@ def _entries(pages, viewer: ViewerStatus, surface: gate.Surface) -> list[Entry]:
 
 
 def _specific_page(qs):
-    """Specific instances in the order of ``qs`` (one query per page type present)."""
-    return list(qs.specific())
+    """The items of ``qs`` as ``GatedPage`` rows, in one query whatever types are present.
+
+    Every surface listing items reads only the fields all items share (teaser, access rule,
+    body); the page type comes from the content type, so no per-type query is needed.
+    """
+    return list(qs.select_related(*_RELATED))
 
 
 def feed_page(*, viewer: ViewerStatus, home=None, page_number=None, per_page=FEED_PAGE_SIZE):

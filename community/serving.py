@@ -3,12 +3,54 @@
 from __future__ import annotations
 
 from django.http import Http404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from community import gate
+from core import pagecache
 from members.models import Tier
 from members.selectors import ViewerStatus, viewer_for_request
+
+
+def _route(request, path: str):
+    from wagtail.models import Page
+
+    result = Page.route_for_request(request, path)
+    if result is None:
+        return None
+    page, args, kwargs = result
+    return page.content_type_id, page.pk, list(args), dict(kwargs)
+
+
+def serve_page(request, path: str):
+    """Wagtail's page serving, with the route (URL path → page) kept in the page cache.
+
+    Wagtail finds a page by walking the tree from the site's root, one query per level plus
+    the site lookup. The route changes only when a page is saved, moved or deleted, or a site
+    is changed, all of which bump the cache generation; a kept route costs one query for the
+    page itself. Everything after routing (hooks, view restrictions, ``serve``, the gate) is
+    Wagtail's own view, unchanged.
+    """
+    from django.contrib.contenttypes.models import ContentType
+    from wagtail import views as wagtail_views
+    from wagtail.url_routing import RouteResult
+
+    from community.models import GatedPage
+
+    key = ("route", request.get_host().lower(), path)
+    route = pagecache.fragment(key, lambda: _route(request, path))
+    if route is not None and not hasattr(request, "_wagtail_route_for_request"):
+        content_type_id, page_id, args, kwargs = route
+        model = ContentType.objects.get_for_id(content_type_id).model_class()
+        pages = model.objects.filter(pk=page_id)
+        if issubclass(model, GatedPage):
+            pages = pages.select_related("min_tier", "early_access_tier", "cover_image")
+        page = pages.first()
+        if page is not None:
+            request._wagtail_route_for_request = RouteResult(page, args, kwargs)
+    return wagtail_views.serve(request, path)
 
 
 def item_context(page, request, viewer: ViewerStatus, decision: gate.Decision) -> dict:
@@ -24,8 +66,49 @@ def item_context(page, request, viewer: ViewerStatus, decision: gate.Decision) -
     }
 
 
-def render_item(page, request, viewer: ViewerStatus, decision: gate.Decision, status=200):
+def feed_html(request, *, home, preview: bool = False) -> str:
+    """The feed's cards and pager: the same for every viewer of an access class."""
+    from community.selectors import feed_page
+
+    viewer = viewer_for_request(request)
+    page_number = request.GET.get("page", "")[:12]
+
+    def build() -> str:
+        feed = feed_page(viewer=viewer, home=home, page_number=page_number)
+        return render_to_string("community/_feed.html", {"feed": feed}, request=request)
+
+    if preview:
+        return build()
+    key = ("feed", home.pk, pagecache.access_class(viewer), get_language(), page_number)
+    return pagecache.fragment(key, build)
+
+
+def article_html(page, request, viewer: ViewerStatus, decision: gate.Decision, *, cached: bool):
+    """The item itself (cover, title, teaser, facts, body as far as the gate allows, paywall):
+    the same for every viewer of an access class, so rendered once per class and kept."""
+
+    def build() -> str:
+        context = {
+            "page": page,
+            "viewer": viewer,
+            "decision": decision,
+            "blocks": gate.visible_blocks(page, decision),
+            "locked": not decision.full,
+        }
+        return render_to_string("community/_item_article.html", context, request=request)
+
+    if not cached:
+        return build()
+    key = ("item", page.pk, pagecache.access_class(viewer), get_language())
+    return pagecache.fragment(key, build)
+
+
+def render_item(
+    page, request, viewer: ViewerStatus, decision: gate.Decision, status=200, *, preview=False
+):
     context = item_context(page, request, viewer, decision)
+    # A preview shows a draft: never from, nor into, the cache.
+    context["article_html"] = article_html(page, request, viewer, decision, cached=not preview)
     from community.hooks import item_context_extensions
 
     for extend in item_context_extensions:
@@ -33,7 +116,10 @@ def render_item(page, request, viewer: ViewerStatus, decision: gate.Decision, st
         context["item_includes"] += extra.pop("item_includes", [])
         context.update(extra)
     response = TemplateResponse(request, page.get_template(request), context, status=status)
-    if page.access != page.Access.PUBLIC:
+    if viewer.kind == "outsider" and not preview:
+        # What every outsider gets here: kept once, each view still counted.
+        pagecache.mark_outsider_cacheable(request, on_hit="community.item_view", page=page.pk)
+    elif page.access != page.Access.PUBLIC:
         # Member content (and a member's own coupon code) must not sit in shared caches.
         response["Cache-Control"] = "private, no-store"
     return response
@@ -76,4 +162,4 @@ def serve_preview_as(page, request, mode_name: str):
         return TemplateResponse(
             request, "community/preview_hidden.html", {"page": page, "mode": mode_name}
         )
-    return render_item(page, request, viewer, decision)
+    return render_item(page, request, viewer, decision, preview=True)

@@ -23,3 +23,11 @@ def announce_opened_windows() -> int:
     for page_id in items_with_open_windows():
         count += len(item_announce(page_id=page_id))
     return count
+
+
+@shared_task(name="community.flush_item_views")
+def flush_item_views() -> int:
+    """Every few seconds: add the views counted in Redis to the item view table."""
+    from community.participation.services import item_views_flush
+
+    return item_views_flush()

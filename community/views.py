@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 from wagtail.images import get_image_model
 
 from community import gate, media, selectors
+from core import pagecache
 from members.models import Member
 from members.selectors import ViewerStatus, viewer_for_request, viewer_status
 
@@ -36,6 +37,7 @@ def search(request):
 
 @require_GET
 def sitemap(request):
+    pagecache.mark_outsider_cacheable(request)  # built for outsiders whoever asks
     pages = selectors.sitemap_pages()
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']  # fmt: skip
@@ -57,6 +59,11 @@ class ItemsFeed(Feed):
 
     feed_type = Atom1Feed
     link = "/"
+
+    def __call__(self, request, *args, **kwargs):
+        if kwargs.get("token") is None:
+            pagecache.mark_outsider_cacheable(request)  # the public feed: outsiders' items
+        return super().__call__(request, *args, **kwargs)
 
     def get_object(self, request, token: str | None = None):
         if token is None:

@@ -112,6 +112,16 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:ws"},
     }
+# Page caching (core/pagecache.py): outsider pages in Redis, member pages in fragments per
+# access class. Entries die at once when content changes (a generation counter) and never
+# outlive the next scheduled go-live, expiry or early-access end.
+PAGE_CACHE_ENABLED = env_bool("PAGE_CACHE_ENABLED", True)
+PAGE_CACHE_OUTSIDER_TTL = env_int("PAGE_CACHE_OUTSIDER_TTL", 60)
+PAGE_CACHE_FRAGMENT_TTL = env_int("PAGE_CACHE_FRAGMENT_TTL", 600)
+# How long a proxy or CDN in front may hold an outsider page (``s-maxage``): what it holds
+# cannot be invalidated from here, so keep it to a micro-cache.
+PAGE_CACHE_PROXY_MAX_AGE = env_int("PAGE_CACHE_PROXY_MAX_AGE", 1)
+
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
@@ -148,6 +158,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "loyalty.expire_points",
         "schedule": crontab(minute=5, hour=0),
     },
+    "community-flush-item-views": {"task": "community.flush_item_views", "schedule": 10.0},
     "loyalty-evaluate-tiers": {
         "task": "loyalty.evaluate_tiers",
         "schedule": crontab(minute=30, hour=0),
@@ -174,6 +185,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "members.classify_segments",
         "schedule": crontab(minute=30, hour=3),
     },
+    "share-flush-visits": {"task": "share.flush_visits", "schedule": 10.0},
 }
 
 # --- Applications -------------------------------------------------------------------------------
@@ -218,6 +230,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before sessions and auth: an outsider's page served from Redis costs one round trip.
+    "core.pagecache.OutsiderPageCacheMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "members.middleware.StaffMfaRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -1,17 +1,19 @@
 """URL configuration. Wagtail's page tree is last: every other route wins over page slugs."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.i18n import set_language
 from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
+from community.serving import serve_page
 from core import views as core_views
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("robots.txt", core_views.robots_txt, name="robots_txt"),
     path("i18n/setlang/", set_language, name="set_language"),
+    path("i18n/<str:code>/", core_views.language_switch, name="language_switch"),
     path("members/", include("members.urls")),
     path("points/", include("loyalty.urls")),
     path("notifications/", include("core.notification_urls")),
@@ -22,4 +24,8 @@ urlpatterns = [
     path("documents/", include(wagtaildocs_urls)),
 ]
 
-urlpatterns += [path("", include(wagtail_urls))]
+urlpatterns += [
+    # Wagtail's serving view behind a kept route (same pattern and name as Wagtail's own).
+    re_path(r"^((?:[\w\-]+/)*)$", serve_page, name="wagtail_serve"),
+    path("", include(wagtail_urls)),
+]

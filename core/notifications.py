@@ -103,3 +103,20 @@ def set_muted(*, user, kind: str, muted: bool) -> None:
 
 def unread_count(user) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+_BADGE_SQL = (
+    "SELECT (SELECT COUNT(*) FROM {t} WHERE user_id = %s AND read_at IS NULL), "
+    "(SELECT id FROM {t} WHERE user_id = %s ORDER BY id DESC LIMIT 1)"
+)
+
+
+def badge_state(user) -> tuple[int, int]:
+    """(unread count, newest id) for the header badge and the live script, in one query."""
+    from django.db import connection
+
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(_BADGE_SQL.format(t=table), [user.pk, user.pk])
+        unread, newest = cursor.fetchone()
+    return unread or 0, newest or 0

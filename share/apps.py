@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class ShareConfig(AppConfig):
     name = "share"
     verbose_name = _("分享")
+
+    def ready(self) -> None:
+        from share import caching
+
+        caching.connect()

@@ -36,6 +36,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import pagecache
 from core.audit import audit_record
 from core.errors import DomainError
 from core.models import Notification
@@ -506,6 +507,55 @@ def share_visit_record(*, share: Share, visitor: str, now: datetime | None = Non
     except IntegrityError:
         return False  # a refresh, or another tab: already counted today
     return True
+
+
+_VISITS_COUNTING = "share:visits"
+_VISITS_FLUSHING = "share:visits:flushing"
+
+
+def share_visit_count(*, share_id: int, visitor: str, now: datetime | None = None) -> bool:
+    """Count a unique visitor per day without touching the database (landing pages are served
+    from the page cache in a burst): a Redis ``SET NX`` per visitor and day, and the first
+    visit queued for ``share_visits_flush``. True when this was the first visit of the day.
+    Without Redis the visit goes uncounted (a statistic is not worth failing the page)."""
+    now = now or timezone.now()
+    day = timezone.localdate(now)
+    seen = cache.make_key(f"share:visit:{share_id}:{visitor[:64]}:{day.isoformat()}")
+    try:
+        client = pagecache.redis_client()
+        if not client.set(seen, 1, nx=True, ex=2 * 86400):
+            return False
+        entry = f"{share_id}|{visitor[:64]}|{day.isoformat()}|{now.timestamp()}"
+        client.rpush(cache.make_key(_VISITS_COUNTING), entry)
+    except Exception:  # noqa: BLE001
+        log.warning("share visit not counted: cache unavailable", exc_info=True)
+        return False
+    return True
+
+
+def share_visits_flush() -> int:
+    """Write the visits counted in Redis as ``ShareVisit`` rows (unique per share, visitor
+    and day, so a batch written twice after a crash adds nothing). Returns rows written."""
+    client = pagecache.redis_client()
+    counting, flushing = cache.make_key(_VISITS_COUNTING), cache.make_key(_VISITS_FLUSHING)
+    if not client.exists(flushing):
+        if not client.exists(counting):
+            return 0
+        client.rename(counting, flushing)
+    visits = []
+    for raw in client.lrange(flushing, 0, -1):
+        share_id, visitor, day, stamp = raw.decode().split("|", 3)
+        visits.append(ShareVisit(
+            share_id=int(share_id), visitor=visitor, day=datetime.fromisoformat(day).date(),
+            created_at=datetime.fromtimestamp(float(stamp), tz=timezone.get_current_timezone()),
+        ))  # fmt: skip
+    existing = set(Share.objects.filter(pk__in={v.share_id for v in visits}).values_list(
+        "pk", flat=True))  # fmt: skip
+    written = ShareVisit.objects.bulk_create(
+        [v for v in visits if v.share_id in existing], ignore_conflicts=True, batch_size=1000
+    )
+    client.delete(flushing)
+    return len(written)
 
 
 def referral_attach(*, member: Member, share_id: int, now: datetime | None = None) -> bool:

@@ -15,3 +15,8 @@ def post_share(share_id: int) -> str:
 @shared_task(name="share.sweep")
 def sweep() -> dict:
     return services.shares_sweep()
+
+
+@shared_task(name="share.flush_visits")
+def flush_visits() -> int:
+    return services.share_visits_flush()

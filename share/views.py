@@ -21,6 +21,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
 from community.gate import Surface, decide
+from core import pagecache
 from core.errors import DomainError
 from core.ratelimit import client_ip, rate_limited
 from loyalty.views import member_required
@@ -186,11 +187,6 @@ def landing(request: HttpRequest, token: str) -> HttpResponse:
     teaser = selectors.landing_teaser(share) or selectors.club_teaser()
     viewer = viewer_for_request(request)
     is_sharer = viewer.member is not None and viewer.member.pk == share.member_id
-    if viewer.kind not in {"staff"} and not is_sharer:
-        visitor, new_cookie = _visitor_key(request)
-        services.share_visit_record(share=share, visitor=visitor)
-    else:
-        new_cookie = None
     can_open = bool(share.item_id and viewer.is_member and decide(viewer, share.item).full)
     response = render(
         request,
@@ -207,16 +203,37 @@ def landing(request: HttpRequest, token: str) -> HttpResponse:
             "absolute_url": share.link,
         },  # fmt: skip
     )
+    funnel = {"share": share.pk, "referral_days": selectors.referral_days()}
+    if viewer.kind == "outsider":
+        # The same page for every outsider: kept once; the visit and the cookies are per
+        # visitor, done by ``landing_visitor`` for this request and every cached one.
+        pagecache.mark_outsider_cacheable(request, on_hit="share.landing", **funnel)
+    elif viewer.kind != "staff" and not is_sharer:
+        landing_visitor(request, response, referral=viewer.kind == "applicant", **funnel)
+    return response
+
+
+def landing_visitor(
+    request: HttpRequest, response: HttpResponse, *, share: int, referral_days: int,
+    referral: bool = True,
+) -> None:  # fmt: skip
+    """Per-visitor part of a landing page: count the visit, remember the share for a referral.
+
+    Runs for pages served from the page cache too, so it costs no SQL: the visit is counted
+    in Redis (``share_visit_count``). A response that sets cookies must not sit in a shared
+    cache, so it leaves as ``private``.
+    """
+    visitor, new_cookie = _visitor_key(request)
+    services.share_visit_count(share_id=share, visitor=visitor)
     if new_cookie:
         response.set_cookie(VISITOR_COOKIE, new_cookie, max_age=365 * 86400, httponly=True,
                             samesite="Lax", secure=settings.SITE_IS_HTTPS)  # fmt: skip
-    if viewer.kind == "outsider" or viewer.kind == "applicant":
-        days = selectors.referral_days()
+    if referral:
         response.set_signed_cookie(
-            REFERRAL_COOKIE, str(share.pk), salt=REFERRAL_SALT, max_age=days * 86400,
+            REFERRAL_COOKIE, str(share), salt=REFERRAL_SALT, max_age=referral_days * 86400,
             httponly=True, samesite="Lax", secure=settings.SITE_IS_HTTPS,
         )  # fmt: skip
-    return response
+    response["Cache-Control"] = "private, no-cache"
 
 
 @cache_control(public=True, max_age=3600)

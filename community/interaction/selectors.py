@@ -85,15 +85,32 @@ def item_interaction(
         for each in (comment, *comment.thread_replies):
             each.own = member is not None and each.member_id == member.pk
             each.placeholder = each.state != State.PUBLISHED and not each.own
+    comment_count, like_count, liked = _item_counts(page.pk, member.pk if member else None)
     return ItemInteraction(
         threads=threads,
         pager=pager,
-        comment_count=Comment.objects.filter(page_id=page.pk, state=State.PUBLISHED).count(),
-        like_count=ItemLike.objects.filter(page_id=page.pk).count(),
-        liked=member is not None
-        and ItemLike.objects.filter(page_id=page.pk, member_id=member.pk).exists(),
+        comment_count=comment_count,
+        like_count=like_count,
+        liked=liked,
         can_write=member is not None,
     )
+
+
+def _item_counts(page_id: int, member_id: int | None) -> tuple[int, int, bool]:
+    """Published comments, likes, and whether the member liked the item: one query."""
+    from django.db import connection
+
+    comment_table = connection.ops.quote_name(Comment._meta.db_table)
+    like_table = connection.ops.quote_name(ItemLike._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT COUNT(*) FROM {comment_table} WHERE page_id = %s AND state = %s), "
+            f"(SELECT COUNT(*) FROM {like_table} WHERE page_id = %s), "
+            f"EXISTS (SELECT 1 FROM {like_table} WHERE page_id = %s AND member_id = %s)",
+            [page_id, State.PUBLISHED, page_id, page_id, member_id],
+        )
+        comments, likes, liked = cursor.fetchone()
+    return comments, likes, bool(liked)
 
 
 def visible_comment(*, pk: int, member) -> Comment | None:

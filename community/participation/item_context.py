@@ -16,7 +16,9 @@ from members.selectors import ViewerStatus
 
 
 def participation_context(page, request, viewer: ViewerStatus, decision: gate.Decision) -> dict:
-    if viewer.kind != "staff" and not getattr(request, "is_preview", False):
+    # Outsiders' views are counted by the page cache's hit handler (``community.item_view``),
+    # which runs for cached copies too.
+    if viewer.kind not in ("staff", "outsider") and not getattr(request, "is_preview", False):
         services.item_view_record(page=page, viewer=viewer)
     if not decision.full:
         return {}

@@ -17,22 +17,26 @@ def viewer_status(context):
     return viewer_for_request(request)
 
 
-@register.simple_tag(takes_context=True)
-def unread_notifications(context) -> int:
-    from core.notifications import unread_count
+def _badge_state(context) -> tuple[int, int]:
+    """Unread count and newest notification id, read once per request (one query)."""
+    from core.notifications import badge_state
 
     request = context.get("request")
     user = getattr(request, "user", None)
-    return unread_count(user) if user is not None and user.is_authenticated else 0
+    if user is None or not user.is_authenticated:
+        return 0, 0
+    state = getattr(request, "_notification_badge", None)
+    if state is None:
+        state = request._notification_badge = badge_state(user)
+    return state
+
+
+@register.simple_tag(takes_context=True)
+def unread_notifications(context) -> int:
+    return _badge_state(context)[0]
 
 
 @register.simple_tag(takes_context=True)
 def last_notification_id(context) -> int:
     """The newest id the page already reflects; the script catches up from there."""
-    from core.models import Notification
-
-    request = context.get("request")
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return 0
-    return Notification.objects.filter(user=user).values_list("pk", flat=True).first() or 0
+    return _badge_state(context)[1]

@@ -142,6 +142,7 @@ def test_views_are_counted_by_tier(client, items, tiers):
     client.get(offer.url)
     client.force_login(StaffFactory())
     client.get(offer.url)  # staff views are not counted
+    services.item_views_flush()
     counts = dict(ItemViewCount.objects.filter(page=offer).values_list("tier_code", "count"))
     assert counts == {"gold": 2, "silver": 1, "platinum": 1, "outsider": 1}
 
@@ -159,6 +160,7 @@ def test_view_count_upsert_adds_up(items, tiers):
     for _ in range(3):
         services.item_view_record(page=offer, viewer=gold)
     services.item_view_record(page=offer, viewer=ViewerStatus("applicant"))
+    assert services.item_views_flush() == 4
     rows = ItemViewCount.objects.filter(page=offer, day=timezone.localdate())
     assert dict(rows.values_list("tier_code", "count")) == {"gold": 3, "applicant": 1}
     with pytest.raises(IntegrityError), transaction.atomic():

@@ -148,12 +148,14 @@ def test_refreshes_count_one_visitor_per_day(sent_share):
         Client(HTTP_USER_AGENT="cookieless", REMOTE_ADDR="198.51.100.2").get(
             f"/s/{sent_share.token}/"
         )
+    services.share_visits_flush()
     assert ShareVisit.objects.filter(share=sent_share).count() == 3
 
 
 def test_the_sharers_own_visits_are_not_counted(sent_share, sharer):
     _member, client = sharer
     client.get(f"/s/{sent_share.token}/")
+    services.share_visits_flush()
     assert ShareVisit.objects.count() == 0
 
 

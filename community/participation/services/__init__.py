@@ -35,7 +35,12 @@ from community.participation.services.errors import (
     SoldOut,
     TierTooLow,
 )
-from community.participation.services.item_views import item_view_record, viewer_tier_code
+from community.participation.services.item_views import (
+    item_view_count,
+    item_view_record,
+    item_views_flush,
+    viewer_tier_code,
+)
 from community.participation.services.offers import (
     CodeUpload,
     offer_claim,
@@ -51,6 +56,7 @@ __all__ = [
     "NotRegistered", "OfferNotReady", "OutsideClaimWindow", "OutsideRegistrationWindow",
     "PermissionDenied", "SoldOut", "TierTooLow",
     "activity_checkin_with_code", "activity_register", "activity_seats_sync",
+    "item_view_count", "item_views_flush",
     "attendance_recorded", "cancellation_deadline", "checkin_code_rotate", "item_view_record",
     "offer_claim", "offer_codes_add", "offer_inventory_sync", "parse_codes",
     "registration_cancel", "registration_checkin", "registration_closes", "viewer_tier_code",
