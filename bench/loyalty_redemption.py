@@ -32,17 +32,21 @@ PAGE_REPEAT = 25
 
 
 # --- Raw psycopg2: the same transaction shape as the service ------------------------------------
+# Keep these in step with the statements the service issues (``core.locking.lock_rows`` and the
+# ledger's SQL in ``loyalty.services._core``), so the comparison stays fair.
 
+RAW_LOCK_TIMEOUT = "SET LOCAL lock_timeout = 5000"
 RAW_LOCK_ACCOUNT = """
 SELECT a.id, a.balance, m.state, t.rank FROM loyalty_pointsaccount a
 JOIN members_member m ON m.id = a.member_id LEFT JOIN members_tier t ON t.id = m.tier_id
-WHERE a.member_id = %s FOR UPDATE OF a"""
-RAW_DUE_LOTS = """
-SELECT id, remaining FROM loyalty_pointslot
-WHERE account_id = %s AND remaining > 0 AND expires_at <= %s ORDER BY expires_at, id"""
+WHERE a.member_id = %s ORDER BY a.id FOR NO KEY UPDATE OF a"""
 RAW_LOCK_REWARD = """
-SELECT id, cost, stock_total, issued, live, limit_per_member, limit_per_period
-FROM loyalty_reward WHERE id = %s FOR UPDATE"""
+SELECT r.id, r.cost, r.stock_total, r.issued, r.live, r.limit_per_member, r.limit_per_period
+FROM loyalty_reward r LEFT JOIN members_tier t ON t.id = r.min_tier_id
+WHERE r.id = %s ORDER BY r.id FOR NO KEY UPDATE OF r"""
+RAW_DUE_LOTS = """
+SELECT id FROM loyalty_pointslot
+WHERE account_id = %s AND remaining > 0 AND expires_at <= %s ORDER BY expires_at, id"""
 RAW_LIMITS = """
 SELECT COUNT(*), COUNT(*) FILTER (WHERE created_at >= %s) FROM loyalty_redemption
 WHERE account_id = %s AND reward_id = %s AND state IN ('requested', 'fulfilled')"""
@@ -60,23 +64,25 @@ RETURNING id"""
 RAW_LIVE_LOTS = """
 SELECT id, remaining FROM loyalty_pointslot
 WHERE account_id = %s AND remaining > 0 AND (expires_at IS NULL OR expires_at > %s)
-ORDER BY expires_at ASC NULLS LAST, id LIMIT 50"""
-RAW_TAKE = "UPDATE loyalty_pointslot SET remaining = remaining - %s WHERE id = %s"
-RAW_CONSUMPTION = "INSERT INTO loyalty_lotconsumption (entry_id, lot_id, amount) VALUES %s"
+AND id <> ALL(%s::bigint[]) ORDER BY expires_at ASC NULLS LAST, id LIMIT %s"""
+RAW_TAKE = """
+WITH taken AS (UPDATE loyalty_pointslot AS l SET remaining = l.remaining - t.amount
+    FROM unnest(%s::bigint[], %s::integer[]) AS t(lot_id, amount) WHERE l.id = t.lot_id)
+INSERT INTO loyalty_lotconsumption (entry_id, lot_id, amount)
+SELECT %s, lot_id, amount FROM unnest(%s::bigint[], %s::integer[]) AS t(lot_id, amount)"""
 RAW_STOCK = "UPDATE loyalty_reward SET issued = issued + 1 WHERE id = %s"
 
 
 def raw_redeem(conn, member_id: int, reward_id: int) -> None:
-    from psycopg2.extras import execute_values
-
     now = datetime.now(UTC)
     with conn.cursor() as cur:
+        cur.execute(RAW_LOCK_TIMEOUT)
         cur.execute(RAW_LOCK_ACCOUNT, [member_id])
         account_id, balance, state, _rank = cur.fetchone()
-        cur.execute(RAW_DUE_LOTS, [account_id, now])
-        cur.fetchall()
         cur.execute(RAW_LOCK_REWARD, [reward_id])
         _pk, cost, stock_total, issued, live, per_member, per_period = cur.fetchone()
+        cur.execute(RAW_DUE_LOTS, [account_id, now])
+        cur.fetchall()
         if per_member is not None or per_period is not None:  # as the service: count if limited
             cur.execute(RAW_LIMITS, [now - timedelta(days=30), account_id, reward_id])
             cur.fetchone()
@@ -90,16 +96,16 @@ def raw_redeem(conn, member_id: int, reward_id: int) -> None:
         cur.execute(RAW_ENTRY, [account_id, -cost, str(redemption_id), redemption_id,
                                 f"redemption:{redemption_id}", balance - cost, now])  # fmt: skip
         entry_id = cur.fetchone()[0]
-        cur.execute(RAW_LIVE_LOTS, [account_id, now])
-        left, takes = cost, []
+        cur.execute(RAW_LIVE_LOTS, [account_id, now, [], 50])
+        left, lots, portions = cost, [], []
         for lot_id, remaining in cur.fetchall():
             portion = min(left, remaining)
-            cur.execute(RAW_TAKE, [portion, lot_id])
-            takes.append((entry_id, lot_id, portion))
+            lots.append(lot_id)
+            portions.append(portion)
             left -= portion
             if not left:
                 break
-        execute_values(cur, RAW_CONSUMPTION, takes)
+        cur.execute(RAW_TAKE, [lots, portions, entry_id, lots, portions])
         cur.execute(RAW_STOCK, [reward_id])
     conn.commit()
 
@@ -180,6 +186,34 @@ class RawAttempt:
 
     def close(self, conn) -> None:
         conn.close()
+
+
+def sell_out(workers: int, member_ids: list[int], attempt, reward_id: int, stock: int) -> int:
+    """``workers`` threads redeem a reward with ``stock`` units until refused; units oversold."""
+    from loyalty.models import Reward
+
+    barrier = threading.Barrier(workers)
+
+    def run(index: int) -> None:
+        handle = attempt.open()
+        try:
+            barrier.wait()
+            for _ in range(stock):
+                try:
+                    attempt.redeem(handle, member_ids[index])
+                except Exception:  # noqa: BLE001 - out of stock: this worker is done
+                    attempt.rollback(handle)
+                    return
+        finally:
+            attempt.close(handle)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    issued = Reward.objects.get(pk=reward_id).issued
+    return max(0, issued - stock)
 
 
 # --- A long ledger, bulk-inserted ---------------------------------------------------------------
@@ -286,7 +320,9 @@ def main() -> None:
         for member in members:
             points_award_for_event(member=member, trigger="custom", event_code="bench",
                                    natural_key=f"bench:{member.pk}")  # fmt: skip
-        reward = Reward.objects.create(name="bench", cost=COST, fulfilment="donation")
+        # A stock the run cannot exhaust: the stock check runs on every redemption.
+        reward = Reward.objects.create(name="bench", cost=COST, fulfilment="donation",
+                                       stock_total=10**9)  # fmt: skip
         member_ids = [m.pk for m in members]
 
         # Statements per redemption, for the record: the two paths do the same work.
@@ -302,15 +338,23 @@ def main() -> None:
         for workers in WORKERS:
             service_rps, service_failed = throughput(workers, member_ids, ServiceAttempt(reward))
             raw_rps, raw_failed = throughput(workers, member_ids, RawAttempt(reward.pk, params))
+            oversold = 0
+            for attempt in (ServiceAttempt, RawAttempt):
+                scarce = Reward.objects.create(name="scarce", cost=COST, fulfilment="donation",
+                                               stock_total=50)  # fmt: skip
+                oversold += sell_out(workers, member_ids,
+                                     attempt(scarce) if attempt is ServiceAttempt
+                                     else attempt(scarce.pk, params), scarce.pk, 50)  # fmt: skip
             rows.append([workers, f"{service_rps:.0f}", f"{raw_rps:.0f}",
-                         f"{service_rps / raw_rps:.2f}", service_failed + raw_failed])  # fmt: skip
+                         f"{service_rps / raw_rps:.2f}", service_failed + raw_failed,
+                         oversold])  # fmt: skip
         connection.close()
         print_table(
             f"Redemptions per second ({SECONDS:.0f} s each; every worker its own member, all "
             f"redeeming one reward; {service_statements} SQL statements per redemption in the "
             "service, the same ones by hand in raw psycopg2)",
             ["workers", "service layer", "raw psycopg2 (same SQL shape)", "service / raw",
-             "failed"],
+             "failed", "oversold (50 in stock, both paths)"],
             rows,
         )  # fmt: skip
 

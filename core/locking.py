@@ -99,7 +99,7 @@ def lock_rows(
         for _level, queryset in steps:
             if not queryset.query.select_for_update:
                 queryset = queryset.select_for_update(no_key=True, of=("self",))
-            if not queryset.ordered:
+            if not queryset.ordered and not queryset.query.is_sliced:
                 queryset = queryset.order_by("pk")
             locked.append(list(queryset))
     return locked
@@ -107,23 +107,25 @@ def lock_rows(
 
 def lock_one(level: Lock, queryset: QuerySet, *, timeout_ms: int = LOCK_TIMEOUT_MS):
     """The first row of ``queryset``, locked (see ``lock_rows``), or None."""
-    rows = lock_rows((level, queryset[:1] if not queryset.query.is_sliced else queryset),
-                     timeout_ms=timeout_ms)[0]  # fmt: skip
+    if not queryset.query.is_sliced:
+        queryset = (queryset if queryset.ordered else queryset.order_by("pk"))[:1]
+    rows = lock_rows((level, queryset), timeout_ms=timeout_ms)[0]
     return rows[0] if rows else None
 
 
 def lock_key(
-    level: Lock, key: int, *, wait: bool = True, timeout_ms: int = LOCK_TIMEOUT_MS
+    level: Lock, space: int, key: int, *, wait: bool = True, timeout_ms: int = LOCK_TIMEOUT_MS
 ) -> bool:
-    """A transaction-level advisory lock on ``(level, key)``, for what has no row to lock.
+    """A transaction-level advisory lock on ``(space, key)`` taken at ``level`` of the order, for
+    what has no row to lock; ``space`` is a constant of the caller's own.
 
     With ``wait=False`` it does not wait: False when another transaction holds it.
     """
     _require_transaction()
     with _busy_on_timeout(), connection.cursor() as cursor:
         if not wait:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [int(level), int(key)])
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [int(space), int(key)])
             return bool(cursor.fetchone()[0])
         _set_timeout(timeout_ms)
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [int(level), int(key)])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [int(space), int(key)])
     return True

@@ -26,6 +26,7 @@ from core import crypto
 from core.audit import audit_record
 from core.errors import DomainError
 from core.events import publish_on_commit, user_group
+from core.locking import Lock, lock_one, lock_rows
 from core.models import Notification
 from core.notifications import notify, notify_staff
 from members.models import (
@@ -81,6 +82,15 @@ class NotAMember(DomainError):
 
 
 # --- Weibo profile ------------------------------------------------------------------------------
+
+
+def _lock_member(pk: int, *related: str) -> Member:
+    """The member row, locked first in the order of ``core.locking``; their application and an
+    invitation code or membership number (codes) may follow."""
+    member = lock_one(Lock.MEMBER, Member.objects.select_related(*related).filter(pk=pk))
+    if member is None:
+        raise Member.DoesNotExist
+    return member
 
 
 def parse_weibo_time(value: str | None) -> datetime | None:
@@ -204,7 +214,7 @@ def _apply_login(member: Member, login: WeiboLogin) -> list[str]:
 def member_refresh_from_login(*, member: Member, login: WeiboLogin) -> Member:
     """A returning member's login: refresh the Weibo profile and renew the token."""
     with transaction.atomic():
-        member = Member.objects.select_for_update().get(pk=member.pk)
+        member = _lock_member(member.pk)
         member.save(update_fields=_apply_login(member, login))
     return member
 
@@ -218,7 +228,7 @@ def consent_accept(*, user, text: ConsentText, login: WeiboLogin | None, ip: str
     Nothing from Weibo beyond the account id is stored before this point.
     """
     with transaction.atomic():
-        member = Member.objects.select_for_update().filter(user=user).first()
+        member = lock_one(Lock.MEMBER, Member.objects.filter(user=user))
         if member is None:
             if login is None:
                 raise DomainError(_("登录信息已过期，请重新用微博登录。"))
@@ -323,7 +333,7 @@ def admission_try_criteria(*, member: Member) -> bool:
     if not settings_.criteria_enabled:
         return False
     with transaction.atomic():
-        member = Member.objects.select_for_update().get(pk=member.pk)
+        member = _lock_member(member.pk)
         if member.state != Member.State.APPLICANT or criteria_shortfall(member, settings_):
             return False
         _admit(
@@ -346,12 +356,10 @@ def invitation_redeem(*, member: Member, code: str, ip: str | None = None) -> Me
     if not AdmissionSettings.load().invitations_enabled:
         raise AdmissionRouteClosed
     with transaction.atomic():
-        member = Member.objects.select_for_update().get(pk=member.pk)
+        member = _lock_member(member.pk)
         if member.state != Member.State.APPLICANT:
             raise AlreadyDecided(_("您已经是会员，无需再使用邀请码。"))
-        invitation = (
-            InvitationCode.objects.select_for_update().filter(code=normalise_code(code)).first()
-        )
+        invitation = lock_one(Lock.CODES, InvitationCode.objects.filter(code=normalise_code(code)))
         now = timezone.now()
         if (
             invitation is None
@@ -380,10 +388,10 @@ def membership_number_verify(*, member: Member, number: str, ip: str | None = No
         raise AdmissionRouteClosed
     number = number.strip().upper()
     with transaction.atomic():
-        member = Member.objects.select_for_update().get(pk=member.pk)
+        member = _lock_member(member.pk)
         if member.state != Member.State.APPLICANT:
             raise AlreadyDecided(_("您已经是会员。"))
-        record = CustomerRecord.objects.select_for_update().filter(membership_number=number).first()
+        record = lock_one(Lock.CODES, CustomerRecord.objects.filter(membership_number=number))
         if record is None or (record.claimed_by_id and record.claimed_by_id != member.pk):
             raise MembershipNumberInvalid
         record.claimed_by = member
@@ -409,7 +417,7 @@ def application_submit(*, member: Member, message: str) -> Application:
     if len(message) > 500:
         raise DomainError(_("申请说明不能超过 500 字。"))
     with transaction.atomic():
-        member = Member.objects.select_for_update().get(pk=member.pk)
+        member = _lock_member(member.pk)
         if member.state != Member.State.APPLICANT:
             raise AlreadyDecided(_("您已经是会员。"))
         application, created = Application.objects.get_or_create(
@@ -429,8 +437,8 @@ def application_decide(
     if not reason.strip():
         raise DomainError(_("请填写处理原因。"))
     with transaction.atomic():
-        member = Member.objects.select_for_update().get(pk=application.member_id)
-        application = Application.objects.select_for_update().get(pk=application.pk)
+        member = _lock_member(application.member_id)
+        (application,) = lock_rows((Lock.MEMBER, Application.objects.filter(pk=application.pk)))[0]
         if application.state != Application.State.PENDING:
             raise AlreadyDecided
         if approve:
@@ -508,7 +516,7 @@ def member_invitation_create(*, member: Member) -> InvitationCode:
     """A member invites a friend: one single-use code, within the monthly allowance."""
     settings_ = AdmissionSettings.load()
     with transaction.atomic():
-        member = Member.objects.select_for_update().get(pk=member.pk)
+        member = _lock_member(member.pk)
         if member.state != Member.State.MEMBER:
             raise NotAMember
         month_start = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -555,7 +563,7 @@ def member_suspend(*, member: Member, actor, reason: str, ip: str | None = None)
     if not reason.strip():
         raise DomainError(_("请填写暂停原因。"))
     with transaction.atomic():
-        member = Member.objects.select_for_update().select_related("user").get(pk=member.pk)
+        member = _lock_member(member.pk, "user")
         if member.state != Member.State.MEMBER:
             # Only admitted members are suspended; reinstating must never admit an applicant.
             raise DomainError(_("只能暂停正式会员。"))
@@ -580,7 +588,7 @@ def member_reinstate(*, member: Member, actor, reason: str, ip: str | None = Non
     if not reason.strip():
         raise DomainError(_("请填写恢复原因。"))
     with transaction.atomic():
-        member = Member.objects.select_for_update().get(pk=member.pk)
+        member = _lock_member(member.pk)
         if member.state != Member.State.SUSPENDED:
             raise DomainError(_("该会员没有被暂停。"))
         member.state = Member.State.MEMBER
@@ -656,7 +664,7 @@ def member_leave(*, member: Member, ip: str | None = None) -> None:
     from members.tasks import revoke_weibo_token
 
     with transaction.atomic():
-        member = Member.objects.select_for_update().select_related("user").get(pk=member.pk)
+        member = _lock_member(member.pk, "user")
         if member.state == Member.State.LEFT:
             return
         token_ciphertext = member.weibo_token_encrypted

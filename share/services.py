@@ -562,7 +562,10 @@ def referral_attach(*, member: Member, share_id: int, now: datetime | None = Non
     """An outsider who came through a share has applied: attribute them and reward the sharer.
 
     Nothing for the sharer's own account, for a member already attributed, or (for the reward)
-    for an account that looks like a zombie.
+    for an account that looks like a zombie. The reward is loyalty's award inside this
+    transaction, so it inherits loyalty's lock order (the sharer's member row, then their points
+    account); the audit entry takes no lock. ``tests/community/test_lock_order.py`` races it
+    against a tier change of the sharer.
     """
     from loyalty.models import Trigger
     from loyalty.services import points_award_for_event
@@ -577,16 +580,16 @@ def referral_attach(*, member: Member, share_id: int, now: datetime | None = Non
         )
         if not created:
             return False
-        audit_record(
-            action="share.referral_applied", target=member, rule="share.referral",
-            after={"share": share.pk, "sharer": share.member_id},
-        )  # fmt: skip
         if not member.zombie_suspected:
             points_award_for_event(
                 member=share.member, trigger=Trigger.SHARE_REFERRAL_APPLIED,
                 natural_key=f"share-ref-applied:{member.pk}", reference=("member", member.pk),
                 now=now,
             )  # fmt: skip
+        audit_record(
+            action="share.referral_applied", target=member, rule="share.referral",
+            after={"share": share.pk, "sharer": share.member_id},
+        )  # fmt: skip
     return True
 
 

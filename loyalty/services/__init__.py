@@ -6,6 +6,7 @@ Other apps use ``points_award_for_event`` (earn by rule, idempotent by natural k
 """
 
 from loyalty.services.points import (
+    points_account_lock,
     points_adjust,
     points_expire_account,
     points_expire_due,
@@ -37,6 +38,7 @@ from loyalty.services.tiers import tier_evaluate, tier_set_manual, tiers_evaluat
 
 __all__ = [
     "points_spend_for_offer",
+    "points_account_lock",
     "Award",
     "RedeemResult",
     "Shipping",

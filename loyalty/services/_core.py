@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.events import publish_on_commit, user_group
+from core.locking import Lock, lock_rows
 from loyalty import errors, policy
 from loyalty.models import (
     Bucket,
@@ -31,6 +32,37 @@ from members.models import Member
 
 LOT_BATCH = 50
 
+# The ledger's hot statements, written once in SQL: a redemption or a spend runs them on every
+# call, and building them through the ORM cost more than running them (bench/loyalty_redemption
+# runs the same statements by hand as its reference). The database's constraints (balance and
+# remaining never below zero, non-zero amounts, unique idempotency keys, append-only entries)
+# hold whichever way a row is written.
+_ACCOUNTS = PointsAccount._meta.db_table
+_ENTRIES = PointsEntry._meta.db_table
+_LOTS = PointsLot._meta.db_table
+_CONSUMPTIONS = LotConsumption._meta.db_table
+INSERT_ENTRY_SQL = (
+    f"INSERT INTO {_ENTRIES} (account_id, amount, bucket, kind, reason, reference_type, "
+    "reference_id, rule_id, redemption_id, reverses_id, idempotency_key, actor_id, qualifying_at, "
+    "balance_after, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+DUE_LOTS_SQL = (
+    f"SELECT id FROM {_LOTS} WHERE account_id = %s AND remaining > 0 AND expires_at <= %s "
+    "ORDER BY expires_at, id"
+)
+LIVE_LOTS_SQL = (
+    f"SELECT id, remaining FROM {_LOTS} WHERE account_id = %s AND remaining > 0 "
+    "AND (expires_at IS NULL OR expires_at > %s) AND id <> ALL(%s::bigint[]) "
+    "ORDER BY expires_at ASC NULLS LAST, id LIMIT %s"
+)
+TAKE_SQL = (
+    f"WITH taken AS (UPDATE {_LOTS} AS l SET remaining = l.remaining - t.amount "
+    "FROM unnest(%s::bigint[], %s::integer[]) AS t(lot_id, amount) WHERE l.id = t.lot_id) "
+    f"INSERT INTO {_CONSUMPTIONS} (entry_id, lot_id, amount) "
+    "SELECT %s, lot_id, amount FROM unnest(%s::bigint[], %s::integer[]) AS t(lot_id, amount)"
+)
+
 Reference = tuple[str, Any] | models.Model | None
 
 
@@ -44,18 +76,34 @@ def reference_fields(reference: Reference) -> dict[str, str]:
     return {"reference_type": str(kind)[:40], "reference_id": str(ident)[:64]}
 
 
-def account_lock(member_id: int, *, now: datetime | None = None) -> PointsAccount:
-    """Lock the member's account row, creating it first if needed; the member is joined in.
+def account_lock(
+    member_id: int,
+    *,
+    now: datetime | None = None,
+    with_member: bool = True,
+    then: tuple[Lock, models.QuerySet] | None = None,
+) -> PointsAccount:
+    """Lock the member's row, then their account row (creating it first if needed), in the
+    order of ``core.locking``; the member is joined in.
+
+    ``with_member=False`` locks the account only: for actions that never write the member row
+    (a redemption, a spend, a refund). Anything that may change the member's tier (earning,
+    approvals, evaluations, staff corrections) must keep the member lock, because the tier is
+    written to the member row after the account is locked.
+
+    ``then`` is one more step of ``core.locking.lock_rows`` taken in the same call (a redemption's
+    reward); its rows are left on ``account.then_locked``.
 
     ``INSERT ... ON CONFLICT DO NOTHING`` makes creation safe when two transactions race: the
     loser waits for the winner's insert and then locks the same row.
     """
-    query = (
-        PointsAccount.objects.select_related("member", "member__tier")
-        .select_for_update(of=("self",))
-        .filter(member_id=member_id)
+    query = PointsAccount.objects.select_related("member", "member__tier").filter(
+        member_id=member_id
     )
-    account = query.first()
+    steps = [(Lock.MEMBER, Member.objects.filter(pk=member_id).only("pk"))] if with_member else []
+    locked = lock_rows(*steps, (Lock.POINTS_ACCOUNT, query), *([then] if then else []))
+    found = locked[len(steps)]
+    account = found[0] if found else None
     if account is None:
         now = now or timezone.now()
         PointsAccount.objects.bulk_create(
@@ -71,16 +119,22 @@ def account_lock(member_id: int, *, now: datetime | None = None) -> PointsAccoun
             ],
             ignore_conflicts=True,
         )
-        account = query.get()
+        locked = lock_rows((Lock.POINTS_ACCOUNT, query), *([then] if then else []))
+        account = locked[0][0]
+    account.then_locked = locked[-1] if then else []
     return account
 
 
-def account_lock_by_pk(account_id: int) -> PointsAccount:
-    return (
-        PointsAccount.objects.select_related("member", "member__tier")
-        .select_for_update(of=("self",))
-        .get(pk=account_id)
+def account_lock_by_pk(account_id: int, *, with_member: bool = True) -> PointsAccount:
+    """``account_lock`` for an account id."""
+    steps = (
+        [(Lock.MEMBER, Member.objects.filter(points_account__pk=account_id).only("pk"))]
+        if with_member
+        else []
     )
+    query = PointsAccount.objects.select_related("member", "member__tier").filter(pk=account_id)
+    (account,) = lock_rows(*steps, (Lock.POINTS_ACCOUNT, query))[-1]
+    return account
 
 
 def post(
@@ -106,37 +160,52 @@ def post(
     """
     if amount == 0:
         raise ValueError("ledger entries are never zero")
-    changes: dict[str, Any] = {}
+    changes: list[str] = []  # the account's cached figures this entry moves, by ``amount``
     if bucket == Bucket.AVAILABLE:
-        changes["balance"] = F("balance") + amount
+        changes.append("balance")
         account.balance += amount
     else:
-        changes["pending"] = F("pending") + amount
+        changes.append("pending")
         account.pending += amount
     if qualifying_at is not None:
-        changes["lifetime_earned"] = F("lifetime_earned") + amount
+        changes.append("lifetime_earned")
         account.lifetime_earned += amount
         day = timezone.localdate(qualifying_at)
         counted = QualifyingDay.objects.filter(account=account, day=day)
         if not counted.update(points=F("points") + amount):
             QualifyingDay.objects.create(account=account, day=day, points=amount)
-    PointsAccount.objects.filter(pk=account.pk).update(**changes)
-    return PointsEntry.objects.create(
-        account=account,
-        amount=amount,
-        bucket=bucket,
-        kind=kind,
-        reason=str(reason)[:200],
-        **reference_fields(reference),
-        rule=rule,
-        redemption=redemption,
-        reverses=reverses,
-        idempotency_key=key,
-        actor=actor if getattr(actor, "pk", None) else None,
-        qualifying_at=qualifying_at,
-        balance_after=account.balance,
-        created_at=now,
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_ACCOUNTS} SET "
+            + ", ".join(f"{name} = {name} + %s" for name in changes)
+            + " WHERE id = %s",
+            [amount] * len(changes) + [account.pk],
+        )
+        entry = PointsEntry(
+            account=account,
+            amount=amount,
+            bucket=str(bucket),
+            kind=str(kind),
+            reason=str(reason)[:200],
+            **reference_fields(reference),
+            rule=rule,
+            redemption=redemption,
+            reverses=reverses,
+            idempotency_key=key,
+            actor=actor if getattr(actor, "pk", None) else None,
+            qualifying_at=qualifying_at,
+            balance_after=account.balance,
+            created_at=now,
+        )
+        cursor.execute(
+            INSERT_ENTRY_SQL,
+            [account.pk, amount, entry.bucket, entry.kind, entry.reason, entry.reference_type,
+             entry.reference_id, entry.rule_id, entry.redemption_id, entry.reverses_id, key,
+             entry.actor_id, qualifying_at, account.balance, now],
+        )  # fmt: skip
+        entry.pk = cursor.fetchone()[0]
+    entry._state.adding, entry._state.db = False, "default"
+    return entry
 
 
 def lot_create(
@@ -174,36 +243,35 @@ def consume(
 ) -> None:
     """Take ``amount`` from live lots (``first_lot_id`` first, if given), recording each take."""
     left = amount
-    takes: list[LotConsumption] = []
+    lot_ids: list[int] = []
+    portions: list[int] = []
 
     def take(lot_id: int, available: int) -> None:
         nonlocal left
         portion = min(available, left)
         if portion <= 0:
             return
-        PointsLot.objects.filter(pk=lot_id).update(remaining=F("remaining") - portion)
-        takes.append(LotConsumption(entry=entry, lot_id=lot_id, amount=portion))
+        lot_ids.append(lot_id)
+        portions.append(portion)
         left -= portion
 
-    seen: set[int] = set()
     if first_lot_id is not None:
         first = live_lots(account, now).filter(pk=first_lot_id).values_list("remaining").first()
         if first:
             take(first_lot_id, first[0])
-            seen.add(first_lot_id)
-    while left > 0:
-        batch = list(
-            live_lots(account, now).exclude(pk__in=seen).values_list("pk", "remaining")[:LOT_BATCH]
-        )
-        if not batch:
-            # The balance said yes but the lots say no: never write a half-covered spend.
-            raise errors.InsufficientPoints.for_amounts(need=amount, have=amount - left)
-        for lot_id, remaining in batch:
-            take(lot_id, remaining)
-            seen.add(lot_id)
-            if left == 0:
-                break
-    LotConsumption.objects.bulk_create(takes)
+    with connection.cursor() as cursor:
+        while left > 0:
+            cursor.execute(LIVE_LOTS_SQL, [account.pk, now, list(lot_ids), LOT_BATCH])
+            batch = cursor.fetchall()
+            if not batch:
+                # The balance said yes but the lots say no: never write a half-covered spend.
+                raise errors.InsufficientPoints.for_amounts(need=amount, have=amount - left)
+            for lot_id, remaining in batch:
+                take(lot_id, remaining)
+                if left == 0:
+                    break
+        # Every take and its consumption row in one statement (the lots' CHECK keeps each >= 0).
+        cursor.execute(TAKE_SQL, [lot_ids, portions, entry.pk, lot_ids, portions])
 
 
 def expire_lot(account: PointsAccount, lot: PointsLot, *, now: datetime, actor=None) -> PointsEntry:
@@ -229,9 +297,12 @@ def expire_lot(account: PointsAccount, lot: PointsLot, *, now: datetime, actor=N
 def expire_due(account: PointsAccount, *, now: datetime) -> int:
     """Expire every lot of the account whose expiry has passed; the points expired."""
     expired = 0
-    due = PointsLot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now).order_by(
-        "expires_at", "id"
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(DUE_LOTS_SQL, [account.pk, now])
+        due_ids = [row[0] for row in cursor.fetchall()]
+    if not due_ids:
+        return 0  # the usual case: one cheap query, no lot loaded
+    due = PointsLot.objects.filter(pk__in=due_ids).order_by("expires_at", "id")
     for lot in due:
         expired += lot.remaining
         expire_lot(account, lot, now=now)

@@ -1,21 +1,23 @@
 """Points outside of rules and rewards: spending, refunds, staff corrections, pending points,
 expiry and reminders.
 
-Each public function is one transaction that locks the member's account row first. Staff actions
-and automated decisions (expiry, release of pending points) write an audit entry in the same
-transaction; real-time events go out after commit.
+Each public function is one transaction that locks the member's row and account row first, in
+the order of ``core.locking`` (actions that never write the member row lock the account only).
+Staff actions and automated decisions (expiry, release of pending points) write an audit entry in
+the same transaction; real-time events go out after commit.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Func, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.audit import audit_record
+from core.locking import Lock, lock_key, lock_rows
 from loyalty import errors
 from loyalty.models import (
     Bucket,
@@ -31,7 +33,9 @@ from loyalty.services import _core, tiers
 from members.models import Member
 
 PERM_ADJUST_UNLIMITED = "loyalty.adjust_points_unlimited"
-_ADJUST_LOCK_CLASS = 7_310_100  # advisory lock (class, actor id): one operator's limit at a time
+# Advisory lock (space, actor id) at Lock.STOCK: an operator's daily limit is a counter shared by
+# all the members they correct, so one correction per operator at a time.
+_ADJUST_LOCK_SPACE = 7_310_100
 REVERSIBLE_KINDS = (EntryKind.EARN, EntryKind.APPROVE, EntryKind.ADJUST)
 JOB_BATCH = 500
 
@@ -49,13 +53,16 @@ def points_spend(
     actor=None,
     now: datetime | None = None,
 ) -> PointsEntry:
-    """Take ``amount`` points from the member, earliest-expiring lots first; once per key."""
+    """Take ``amount`` points from the member, earliest-expiring lots first; once per key.
+
+    Locks the account only (a spend never writes the member row).
+    """
     if amount <= 0:
         raise ValueError("spend a positive amount")
     now = now or timezone.now()
     key = f"spend:{member.pk}:{idempotency_key}"[:200]
     with transaction.atomic():
-        account = _core.account_lock(member.pk, now=now)
+        account = _core.account_lock(member.pk, now=now, with_member=False)
         existing = PointsEntry.objects.filter(idempotency_key=key).first()
         if existing is not None:
             return existing
@@ -85,7 +92,7 @@ def points_refund(
     now = now or timezone.now()
     reason = _core.require_reason(reason)
     with transaction.atomic():
-        account = _core.account_lock_by_pk(entry.account_id)
+        account = _core.account_lock_by_pk(entry.account_id, with_member=False)
         entry = PointsEntry.objects.get(pk=entry.pk)
         if entry.kind != EntryKind.REDEEM or entry.redemption_id:
             raise errors.NotReversible
@@ -142,10 +149,7 @@ def points_adjust(
         if existing is not None:
             return existing
         if not actor.has_perm(PERM_ADJUST_UNLIMITED):
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(%s, %s)", [_ADJUST_LOCK_CLASS, actor.pk]
-                )
+            lock_key(Lock.STOCK, _ADJUST_LOCK_SPACE, actor.pk)
             used = _adjusted_today(actor, now)
             if used + abs(amount) > settings_.staff_daily_adjust_limit:
                 raise errors.AdjustLimitExceeded(
@@ -283,11 +287,13 @@ def _resolve(
     now = now or timezone.now()
     with transaction.atomic():
         account = _core.account_lock(member.pk, now=now)
-        awards = list(
-            PendingAward.objects.select_for_update(of=("self",))
-            .select_related("rule")
-            .filter(account=account, natural_key=natural_key, state=PendingAward.State.PENDING)
-            .order_by("pk")
+        (awards,) = lock_rows(
+            (
+                Lock.POINTS_ACCOUNT,
+                PendingAward.objects.select_related("rule").filter(
+                    account=account, natural_key=natural_key, state=PendingAward.State.PENDING
+                ),
+            )
         )
         for award in awards:
             if approve:
@@ -347,11 +353,13 @@ def points_release_due(*, now: datetime | None = None) -> int:
         for account_id in account_ids:
             with transaction.atomic():
                 account = _core.account_lock_by_pk(account_id)
-                awards = list(
-                    PendingAward.objects.select_for_update(of=("self",))
-                    .select_related("rule")
-                    .filter(account=account, state=PendingAward.State.PENDING, release_at__lte=now)
-                    .order_by("pk")
+                (awards,) = lock_rows(
+                    (
+                        Lock.POINTS_ACCOUNT,
+                        PendingAward.objects.select_related("rule").filter(
+                            account=account, state=PendingAward.State.PENDING, release_at__lte=now
+                        ),
+                    )
                 )
                 for award in awards:
                     _approve(award, account, now=now)
@@ -460,11 +468,22 @@ def points_expiry_remind(*, now: datetime | None = None) -> int:
     return sent
 
 
+def points_account_lock(*, member: Member) -> None:
+    """Lock the member's row and points account (creating it) in the caller's transaction.
+
+    For another app's service that will call loyalty later in its transaction (an offer claim
+    charges a price and earns points after locking the offer's stock): it takes the account
+    here, before its own stock and codes, as ``core.locking`` orders; loyalty's later lock of the
+    same account then waits for nobody.
+    """
+    _core.account_lock(member.pk)
+
+
 def points_spend_for_offer(*, member: Member, offer, claim, points: int, idempotency_key: str):
     """Charge an offer's points price inside the claim's transaction (called by community).
 
-    Locks the points account after the offer's inventory row; loyalty's own transactions never
-    lock an offer inventory, so the order cannot deadlock.
+    Precondition: the claim locked the account (``points_account_lock``) before the offer's
+    inventory, so this re-lock waits for nobody and the order of ``core.locking`` holds.
     """
     from django.utils.translation import gettext as _
 

@@ -4,7 +4,9 @@ Redemption locks the member's account row, then the reward row (which carries th
 counter), checks everything under those locks with the same rules the catalogue shows, and only
 then writes the ledger entry, the lot consumptions, the redemption and the stock change. Two
 redemptions by one member queue on the account lock; redemptions of one reward by many members
-queue on the reward lock; nobody ever takes the two locks in the other order.
+queue on the reward lock; the order is ``core.locking``'s (points account → stock → codes). A
+redemption never writes the member row, so it does not lock it. Coupon codes are taken under
+the reward's lock, so they need no lock of their own.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.audit import audit_record
 from core.errors import DomainError
+from core.locking import Lock, lock_rows
 from loyalty import errors, policy
 from loyalty.models import CouponCode, EntryKind, PointsEntry, Redemption, Reward
 from loyalty.services import _core
@@ -27,6 +30,7 @@ from members.models import Member
 
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
 ACTIVE_STATES = (Redemption.State.REQUESTED, Redemption.State.FULFILLED)
+ISSUE_SQL = f"UPDATE {Reward._meta.db_table} SET issued = issued + 1 WHERE id = %s"
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,12 @@ def reward_redeem(
     if idempotency_key and not IDEMPOTENCY_KEY_PATTERN.match(idempotency_key):
         raise DomainError(_("请求编号格式不正确。"))
     with transaction.atomic():
-        account = _core.account_lock(member.pk, now=now)
+        # One call, in the order of core.locking: the account, then the reward's stock.
+        account = _core.account_lock(
+            member.pk, now=now, with_member=False,
+            then=(Lock.STOCK, Reward.objects.select_related("min_tier").filter(pk=reward.pk)),
+        )  # fmt: skip
+        (reward,) = account.then_locked
         if idempotency_key:
             previous = (
                 Redemption.objects.select_related("reward", "coupon")
@@ -91,11 +100,6 @@ def reward_redeem(
             raise errors.AccountSuspended
         if member.state != Member.State.MEMBER:
             raise errors.NotAMember
-        reward = (
-            Reward.objects.select_for_update(of=("self",))
-            .select_related("min_tier")
-            .get(pk=reward.pk)
-        )
         _core.expire_due(account, now=now)
         total, in_period = redemption_counts(account.pk, reward, now)
         free_codes = None
@@ -136,7 +140,8 @@ def reward_redeem(
             reference=redemption, redemption=redemption,
         )  # fmt: skip
         _core.consume(account, entry, reward.cost, now=now)
-        Reward.objects.filter(pk=reward.pk).update(issued=F("issued") + 1)
+        with connection.cursor() as cursor:  # the stock, in SQL like the ledger's hot statements
+            cursor.execute(ISSUE_SQL, [reward.pk])
         if immediate:
             code = (
                 CouponCode.objects.filter(reward=reward, redemption__isnull=True)
@@ -159,11 +164,14 @@ def redemption_fulfil(
     """Staff handed the reward over (shipped, donated): requested → fulfilled."""
     now = now or timezone.now()
     with transaction.atomic():
-        redemption = (
-            Redemption.objects.select_for_update(of=("self",))
-            .select_related("account__member", "reward")
-            .get(pk=redemption.pk)
-        )
+        (redemption,) = lock_rows(
+            (
+                Lock.POINTS_ACCOUNT,
+                Redemption.objects.select_related("account__member", "reward").filter(
+                    pk=redemption.pk
+                ),
+            )
+        )[0]
         if redemption.state != Redemption.State.REQUESTED:
             raise errors.RedemptionNotRequested
         redemption.state = Redemption.State.FULFILLED
@@ -190,20 +198,21 @@ def redemption_fulfil(
 def _close(
     redemption_id: int, *, state: str, reason: str, actor, ip: str | None, now: datetime
 ) -> Redemption:
-    """Cancel or expire with a refund. Lock order: account, redemption, reward."""
+    """Cancel or expire with a refund. Lock order: account, redemption (the account's), reward."""
     account_id = Redemption.objects.values_list("account_id", flat=True).get(pk=redemption_id)
     with transaction.atomic():
-        account = _core.account_lock_by_pk(account_id)
-        redemption = (
-            Redemption.objects.select_for_update(of=("self",))
-            .select_related("reward")
-            .get(pk=redemption_id)
-        )
+        account = _core.account_lock_by_pk(account_id, with_member=False)
+        (redemption,) = lock_rows(
+            (
+                Lock.POINTS_ACCOUNT,
+                Redemption.objects.select_related("reward").filter(pk=redemption_id),
+            )
+        )[0]
         if redemption.state not in ACTIVE_STATES:
             raise errors.RedemptionClosed
         if state == Redemption.State.EXPIRED and redemption.state != Redemption.State.REQUESTED:
             raise errors.RedemptionClosed
-        Reward.objects.select_for_update().filter(pk=redemption.reward_id).first()
+        lock_rows((Lock.STOCK, Reward.objects.filter(pk=redemption.reward_id).only("pk")))
         charge = PointsEntry.objects.get(redemption=redemption, kind=EntryKind.REDEEM)
         before = redemption.state
         refund = _core.post(

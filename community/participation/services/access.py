@@ -7,17 +7,18 @@ from datetime import datetime
 from community import gate
 from community.participation.services.errors import AccountStateNotAllowed
 from core.errors import DomainError, NotFound
+from core.locking import Lock, lock_rows
 from members.models import Member
 from members.selectors import ViewerStatus
 
 
 def lock_member(member: Member) -> Member:
-    """The member row, locked (``FOR NO KEY UPDATE``) so that per-member rules hold."""
-    return (
-        Member.objects.select_related("tier")
-        .select_for_update(no_key=True, of=("self",))
-        .get(pk=member.pk)
-    )
+    """The member row, locked (``FOR NO KEY UPDATE``) so that per-member rules hold; first in
+    the order of ``core.locking``."""
+    (member,) = lock_rows(
+        (Lock.MEMBER, Member.objects.select_related("tier").filter(pk=member.pk))
+    )[0]
+    return member
 
 
 def require_full_access(member: Member, item, error: DomainError) -> None:

@@ -30,8 +30,10 @@ from community.participation.services.errors import (
 )
 from core.audit import audit_record
 from core.errors import PermissionDenied
+from core.locking import Lock, lock_rows
 from core.models import Notification
 from core.notifications import notify, notify_staff
+from loyalty.services import points_account_lock
 from members.models import Member
 from members.selectors import ViewerStatus
 
@@ -44,12 +46,11 @@ def _promote_waitlisted(seats: ActivitySeats, activity: ActivityPage, now: datet
     free = seats.capacity - seats.taken
     if free <= 0:
         return 0
-    waiting = list(
-        Registration.objects.select_for_update(of=("self",))
-        .select_related("member")
-        .filter(activity=activity, state=Registration.State.WAITLISTED,
-                member__state=Member.State.MEMBER)
-        .order_by("id")[:free]
+    (waiting,) = lock_rows(
+        (Lock.CODES, Registration.objects.select_related("member")
+         .filter(activity=activity, state=Registration.State.WAITLISTED,
+                 member__state=Member.State.MEMBER)
+         .order_by("id")[:free])
     )  # fmt: skip
     for registration in waiting:
         registration.state = Registration.State.REGISTERED
@@ -86,7 +87,7 @@ def _lock_seats(activity: ActivityPage, now: datetime) -> ActivitySeats:
         [ActivitySeats(activity=activity, capacity=activity.capacity, taken=0)],
         ignore_conflicts=True,
     )
-    seats = ActivitySeats.objects.select_for_update().get(activity=activity)
+    (seats,) = lock_rows((Lock.STOCK, ActivitySeats.objects.filter(activity=activity)))[0]
     capacity = max(activity.capacity, seats.taken)
     if capacity != seats.capacity:
         seats.capacity = capacity
@@ -149,7 +150,9 @@ def registration_cancel(*, registration: Registration, member: Member) -> Regist
             raise PermissionDenied
         activity = ActivityPage.objects.get(pk=registration.activity_id)
         seats = _lock_seats(activity, now)
-        registration = Registration.objects.select_for_update().get(pk=registration.pk)
+        (registration,) = lock_rows((Lock.CODES, Registration.objects.filter(pk=registration.pk)))[
+            0
+        ]
         if registration.state == Registration.State.CANCELLED:
             return registration
         if registration.state == Registration.State.ATTENDED:
@@ -183,14 +186,19 @@ def registration_checkin(
     *, registration: Registration, method: str, actor=None, ip: str | None = None
 ) -> tuple[Registration, bool]:
     """Record attendance once: (registration, True) the first time, (registration, False) for
-    a repeat, which writes nothing. Only a registration holding a seat can be checked in."""
+    a repeat, which writes nothing. Only a registration holding a seat can be checked in.
+
+    Attendance earns points inside this transaction, so the check-in inherits loyalty's order:
+    it locks the member and the points account before the registration (a seat, like a code,
+    comes last), as a cancellation locks the member before the seats and the registration.
+    """
     now = timezone.now()
+    member_id = Registration.objects.values_list("member_id", flat=True).get(pk=registration.pk)
     with transaction.atomic():
-        registration = (
-            Registration.objects.select_for_update(of=("self",))
-            .select_related("member")
-            .get(pk=registration.pk)
-        )
+        points_account_lock(member=Member(pk=member_id))
+        (registration,) = lock_rows(
+            (Lock.CODES, Registration.objects.select_related("member").filter(pk=registration.pk))
+        )[0]
         if registration.state == Registration.State.ATTENDED:
             return registration, False
         if registration.state != Registration.State.REGISTERED:

@@ -1,6 +1,10 @@
 """Offer claims and code pools.
 
-Lock order: member row → ``OfferInventory`` → ``OfferCode`` rows → loyalty's own rows.
+Lock order (``core.locking``): member row → points account → ``OfferInventory`` (stock) →
+``OfferCode`` rows (codes). A claim calls loyalty inside its transaction (the points it earns, the
+points price it charges), which locks the points account; so the claim locks the account itself,
+right after the member and before the stock, and loyalty's later lock of it waits for nobody.
+``tests/community/test_lock_order.py`` races claims against tier changes of the same member.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from community.participation.services.errors import (
     TierTooLow,
 )
 from core.audit import audit_record
+from core.locking import Lock, lock_one, lock_rows
 from core.notifications import notify_staff
-from loyalty.services import points_award_for_event, points_spend_for_offer
+from loyalty.services import points_account_lock, points_award_for_event, points_spend_for_offer
 from members.models import Member
 
 MAX_CODE_LENGTH = 64
@@ -44,7 +49,7 @@ def _lock_inventory(offer: OfferPage) -> OfferInventory:
     OfferInventory.objects.bulk_create(
         [OfferInventory(offer=offer, total=0, claimed=0)], ignore_conflicts=True
     )
-    inventory = OfferInventory.objects.select_for_update().get(offer=offer)
+    (inventory,) = lock_rows((Lock.STOCK, OfferInventory.objects.filter(offer=offer)))[0]
     total = _inventory_total(offer, inventory.claimed)
     if total != inventory.total:
         inventory.total = total
@@ -77,6 +82,7 @@ def offer_claim(*, offer: OfferPage, member: Member, idempotency_key: str) -> Of
             if existing.member_id == member.pk and existing.offer_id == offer.pk:
                 return existing
             raise IdempotencyConflict
+        points_account_lock(member=member)  # before the stock: loyalty locks it later
         require_full_access(member, offer, TierTooLow(_("等级不够，无法领取这个优惠。")))
         if not in_window(now, offer.valid_from, offer.valid_until):
             raise OutsideClaimWindow
@@ -93,11 +99,11 @@ def offer_claim(*, offer: OfferPage, member: Member, idempotency_key: str) -> Of
 
         pool_code = None
         if offer.code_mode == OfferPage.CodeMode.POOL:
-            pool_code = (
-                OfferCode.objects.select_for_update(skip_locked=True)
+            pool_code = lock_one(
+                Lock.CODES,
+                OfferCode.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(offer=offer, claimed_by__isnull=True)
-                .order_by("id")
-                .first()
+                .order_by("id"),
             )
             if pool_code is None:
                 raise SoldOut
@@ -119,7 +125,7 @@ def offer_claim(*, offer: OfferPage, member: Member, idempotency_key: str) -> Of
             reference=claim,
         )
         if offer.points_price > 0:
-            # Loyalty locks only its own account rows, after ours (member, inventory, code).
+            # The account is already ours (locked before the inventory): no wait here.
             points_spend_for_offer(
                 member=member,
                 offer=offer,
