@@ -36,7 +36,7 @@ from django.db.models.expressions import RawSQL
 from core.locking import Lock, lock_key
 from core.models import AuditEntry
 
-SEALER_KEY = 1  # advisory lock (Lock.AUDIT, SEALER_KEY): one sealer at a time
+SEALER_LOCK = (7_310_001, 0)  # advisory lock (space, key) at Lock.AUDIT: one sealer at a time
 SEAL_BATCH = 5000
 _HORIZON = "pg_snapshot_xmin(pg_current_snapshot())"
 
@@ -125,7 +125,7 @@ def audit_seal(*, wait: bool = True, batch: int = SEAL_BATCH) -> int:
     sealed = 0
     while True:
         with transaction.atomic():
-            if not lock_key(Lock.AUDIT, SEALER_KEY, wait=wait):
+            if not lock_key(Lock.AUDIT, *SEALER_LOCK, wait=wait):
                 return sealed
             previous = _head()
             rows = list(
