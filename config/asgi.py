@@ -1,4 +1,9 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels.
+"""ASGI entry point: the whole site on one port. HTTP through Django's WSGI handler on a fixed
+pool of ``WEB_THREADS`` threads (``config.threadpool`` says why), websockets through Channels.
+
+A process holds at most ``WEB_THREADS`` database connections for HTTP plus one for the
+websocket consumers' lookups (Channels runs those on one thread). docs/operations.md has the
+numbers behind this setup.
 
 Websockets accept only same-site origins (``AllowedHostsOriginValidator``) and carry the
 Django session, so consumers know the member exactly as a page view would.
@@ -6,22 +11,24 @@ Django session, so consumers know the member exactly as a page view would.
 
 import os
 
-from django.core.asgi import get_asgi_application
+from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 # Django must be set up before anything imports models (consumers do).
-django_asgi_app = get_asgi_application()
+django_wsgi_app = get_wsgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from config.threadpool import ThreadPoolWSGI  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": ThreadPoolWSGI(django_wsgi_app, threads=settings.WEB_THREADS),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

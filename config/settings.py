@@ -70,6 +70,11 @@ if not DATABASE_URL:
         "DATABASE_URL is not set. Use ./run or ./test (they start a project-local PostgreSQL) "
         "or point DATABASE_URL at a PostgreSQL server."
     )
+# Web processes serve HTTP on WEB_THREADS threads (config/asgi.py), each keeping one persistent
+# connection: a web process holds at most WEB_THREADS + 1 connections (the one more is for the
+# websocket consumers), a Celery worker process one. With PgBouncer in transaction mode in
+# front, DATABASE_CONN_MAX_AGE=0 closes each after its request instead.
+WEB_THREADS = env_int("WEB_THREADS", 4)
 _database = dj_database_url.parse(
     DATABASE_URL,
     conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
