@@ -68,8 +68,14 @@ def _count_outsider_view(request, response, *, page: int) -> None:
 
 
 def connect() -> None:
-    post_save.connect(_bump_for_page, dispatch_uid="pagecache-page-save")
-    post_delete.connect(_bump_for_page, dispatch_uid="pagecache-page-delete")
+    from django.apps import apps
+
+    # Every page type (Wagtail's base page and each of ours); no receiver on other models.
+    for model in apps.get_models():
+        if issubclass(model, Page):
+            uid = f"pagecache-page-{model._meta.label}"
+            post_save.connect(_bump_for_page, sender=model, dispatch_uid=f"{uid}-save")
+            post_delete.connect(_bump_for_page, sender=model, dispatch_uid=f"{uid}-delete")
     m2m_changed.connect(_bump, sender=GatedPage.tiers.through, dispatch_uid="pagecache-tiers")
     for model in (PageViewRestriction, Site, get_image_model(), Comment):
         post_save.connect(_bump, sender=model, dispatch_uid=f"pagecache-save-{model.__name__}")

@@ -44,7 +44,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
@@ -96,12 +96,15 @@ def _bump_now() -> None:
 
 
 def bump() -> None:
-    """Invalidate every cached page and fragment once the current transaction commits.
+    """Invalidate every cached page and fragment, now and again once the transaction commits.
 
-    After commit, not before: a request that renders between the write and the commit still
-    reads the old rows, and its entry must be tagged with the old generation.
+    Now, so that reads inside the same transaction never meet an old copy. Again after commit:
+    a request that rendered between the first bump and the commit read the old rows and tagged
+    its entry with the new generation, and that entry must die too.
     """
-    transaction.on_commit(_bump_now)
+    _bump_now()
+    if connection.in_atomic_block:
+        transaction.on_commit(_bump_now)
 
 
 # --- Clock transitions ----------------------------------------------------------------------------
@@ -129,11 +132,12 @@ def _next_transition(current: int) -> float | None:
 
 
 def lifetime(current: int, ttl: int) -> int:
-    """``ttl`` cut to the next clock transition (at least one second)."""
+    """``ttl`` cut to the next clock transition; 0 (keep nothing) when that is under a second
+    away, so no entry ever outlives the moment it would turn wrong."""
     upcoming = _next_transition(current)
     if upcoming is None:
         return ttl
-    return max(1, min(ttl, int(upcoming - time.time())))
+    return max(0, min(ttl, int(upcoming - time.time())))
 
 
 # --- Fragments by access class --------------------------------------------------------------------
@@ -162,7 +166,8 @@ def fragment(parts: tuple, build: Callable[[], Any], *, ttl: int | None = None) 
     value = build()
     try:
         timeout = lifetime(current, ttl or settings.PAGE_CACHE_FRAGMENT_TTL)
-        cache.set(key, (current, value), timeout=timeout)
+        if timeout:
+            cache.set(key, (current, value), timeout=timeout)
     except Exception:  # noqa: BLE001
         logger.warning("page cache: fragment not kept", exc_info=True)
     return value
@@ -284,6 +289,14 @@ class OutsiderPageCacheMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
+    @staticmethod
+    def _lifetime(current: int) -> int:
+        try:
+            return lifetime(current, settings.PAGE_CACHE_OUTSIDER_TTL)
+        except Exception:  # noqa: BLE001
+            logger.warning("page cache: page not kept", exc_info=True)
+            return 0
+
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not settings.PAGE_CACHE_ENABLED or not _eligible(request):
             response = self.get_response(request)
@@ -303,8 +316,10 @@ class OutsiderPageCacheMiddleware:
         except Exception:  # noqa: BLE001 - Redis away: every page is rendered, and private
             logger.warning("page cache unavailable", exc_info=True)
             response = self.get_response(request)
-            if getattr(request, _MARK, None) is not None:
+            marked = getattr(request, _MARK, None)
+            if marked is not None:
                 _private(response)
+                _run_hit(request, response, *marked)
             return response
         stored = found.get(key)
         if stored is not None and stored.generation == current:
@@ -318,17 +333,11 @@ class OutsiderPageCacheMiddleware:
             return response
         if (
             response.status_code == 200
+            and (timeout := self._lifetime(current))
             and not response.streaming
             and not response.cookies
             and request.method == "GET"
         ):
-            try:
-                timeout = lifetime(current, settings.PAGE_CACHE_OUTSIDER_TTL)
-            except Exception:  # noqa: BLE001
-                logger.warning("page cache: page not kept", exc_info=True)
-                _private(response)
-                _run_hit(request, response, *marked)
-                return response
             headers = tuple(
                 (name, value)
                 for name, value in response.items()

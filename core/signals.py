@@ -17,13 +17,20 @@ from wagtail.models import ModelLogEntry, PageLogEntry
 def mirror_wagtail_log_entry(sender, instance, created, **kwargs):
     if not created:
         return
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
     from core.audit import audit_record
 
+    # Wagtail's log data may hold datetimes (a scheduled go-live) and other non-JSON values:
+    # stored as Wagtail's own JSON encoder would write them.
+    data = json.loads(json.dumps(instance.data, cls=DjangoJSONEncoder, default=str))
     audit_record(
         action=f"wagtail.{instance.action}",
         actor=instance.user,
         target=f"{instance.content_type.app_label}.{instance.content_type.model}:"
         f"{instance.object_id}",
-        after={"label": instance.label, "data": instance.data, "revision": instance.revision_id},
+        after={"label": instance.label, "data": data, "revision": instance.revision_id},
         rule="" if instance.user_id else "wagtail",
     )

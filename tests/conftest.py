@@ -84,6 +84,14 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     worker.stop()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_page_cache():
+    """Each test starts with no valid cached page: tests reuse the same URLs and slugs."""
+    from core import pagecache
+
+    pagecache._bump_now()
+
+
 def wait_until(predicate, timeout: float = 20, interval: float = 0.1):
     """Poll ``predicate`` until it returns a truthy value (returned) or the timeout passes."""
     deadline = time.monotonic() + timeout
