@@ -112,11 +112,6 @@ CACHES = {
     }
 }
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:ws"},
-    }
 # Page caching (core/pagecache.py): outsider pages in Redis, member pages in fragments per
 # access class. Entries die at once when content changes (a generation counter) and never
 # outlive the next scheduled go-live, expiry or early-access end.
@@ -127,6 +122,11 @@ PAGE_CACHE_FRAGMENT_TTL = env_int("PAGE_CACHE_FRAGMENT_TTL", 600)
 # cannot be invalidated from here, so keep it to a micro-cache.
 PAGE_CACHE_PROXY_MAX_AGE = env_int("PAGE_CACHE_PROXY_MAX_AGE", 1)
 
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:ws"},
+    }
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
@@ -158,12 +158,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Chain the audit entries of ended transactions (core/audit.py); cheap when there is none.
     "core-audit-seal": {"task": "core.audit_seal", "schedule": 5.0},
     "community-open-windows": {"task": "community.announce_opened_windows", "schedule": 60.0},
+    "community-flush-item-views": {"task": "community.flush_item_views", "schedule": 10.0},
     # Loyalty (times in CELERY_TIMEZONE): expiry just after midnight, then tiers, then the proof.
     "loyalty-expire-points": {
         "task": "loyalty.expire_points",
         "schedule": crontab(minute=5, hour=0),
     },
-    "community-flush-item-views": {"task": "community.flush_item_views", "schedule": 10.0},
     "loyalty-evaluate-tiers": {
         "task": "loyalty.evaluate_tiers",
         "schedule": crontab(minute=30, hour=0),
@@ -185,12 +185,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": crontab(minute=20, hour=0),
     },
     "share-sweep": {"task": "share.sweep", "schedule": 60.0},
+    "share-flush-visits": {"task": "share.flush_visits", "schedule": 10.0},
     # Members: segments and zombie flags from the last 90 days, after the loyalty night jobs.
     "members-classify-segments": {
         "task": "members.classify_segments",
         "schedule": crontab(minute=30, hour=3),
     },
-    "share-flush-visits": {"task": "share.flush_visits", "schedule": 10.0},
 }
 
 # --- Applications -------------------------------------------------------------------------------
@@ -230,13 +230,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before sessions and auth: an outsider's page served from Redis costs one round trip.
+    "core.pagecache.OutsiderPageCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "core.middleware.DefaultLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Before sessions and auth: an outsider's page served from Redis costs one round trip.
-    "core.pagecache.OutsiderPageCacheMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "members.middleware.StaffMfaRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
