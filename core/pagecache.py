@@ -205,8 +205,19 @@ def mark_outsider_cacheable(
     setattr(request, _MARK, (on_hit, params))
 
 
+# Paths no view ever marks (infrastructure, sign-in, members' own pages, staff, media): asking
+# Redis for them would only add a round trip to every such request.
+SKIPPED_PREFIXES = (
+    "/robots.txt", "/healthz", "/admin/", "/accounts/", "/members/", "/points/",
+    "/notifications/", "/i18n/", "/img/", "/media/", "/documents/", "/ws/", "/static/",
+    "/share/", "/search/", "/api/",
+)  # fmt: skip
+
+
 def _eligible(request: HttpRequest) -> bool:
     if request.method not in ("GET", "HEAD"):
+        return False
+    if request.path.startswith(SKIPPED_PREFIXES):
         return False
     if len(request.META.get("QUERY_STRING", "")) > 200:
         return False
