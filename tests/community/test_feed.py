@@ -50,8 +50,7 @@ def test_feed_query_count_does_not_grow_with_items(client):
     add_posts(home, 40, tiers, start=5)
     many = cold_and_warm()
     assert many == few, (few, many)
-    cold, warm = many
-    assert warm <= 5 and cold <= 10, many  # the kept feed costs the member's own reads only
+    assert many[1] <= 5, many  # a kept feed costs only the member's own reads
 
 
 def test_feed_shows_locked_cards_for_higher_tiers_and_paginates(client):
