@@ -24,8 +24,10 @@ urlpatterns = [
     path("documents/", include(wagtaildocs_urls)),
 ]
 
+# Wagtail's own routes, with its page-serving view behind a kept route (same pattern and name),
+# still last so every route above wins over page slugs.
 urlpatterns += [
-    # Wagtail's serving view behind a kept route (same pattern and name as Wagtail's own).
-    re_path(r"^((?:[\w\-]+/)*)$", serve_page, name="wagtail_serve"),
-    path("", include(wagtail_urls)),
-]
+    pattern
+    for pattern in wagtail_urls.urlpatterns
+    if getattr(pattern, "name", None) != "wagtail_serve"
+] + [re_path(r"^((?:[\w\-]+/)*)$", serve_page, name="wagtail_serve")]
