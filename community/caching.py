@@ -22,10 +22,6 @@ from community.models_interaction import Comment
 from core import pagecache
 
 
-def _bump(sender, **kwargs) -> None:
-    pagecache.bump()
-
-
 def _bump_for_page(sender, instance, **kwargs) -> None:
     if isinstance(instance, Page):
         pagecache.bump()
@@ -76,9 +72,9 @@ def connect() -> None:
             uid = f"pagecache-page-{model._meta.label}"
             post_save.connect(_bump_for_page, sender=model, dispatch_uid=f"{uid}-save")
             post_delete.connect(_bump_for_page, sender=model, dispatch_uid=f"{uid}-delete")
-    m2m_changed.connect(_bump, sender=GatedPage.tiers.through, dispatch_uid="pagecache-tiers")
-    for model in (PageViewRestriction, Site, get_image_model(), Comment):
-        post_save.connect(_bump, sender=model, dispatch_uid=f"pagecache-save-{model.__name__}")
-        post_delete.connect(_bump, sender=model, dispatch_uid=f"pagecache-del-{model.__name__}")
+    m2m_changed.connect(
+        pagecache.bump_on_change, sender=GatedPage.tiers.through, dispatch_uid="pagecache-tiers"
+    )
+    pagecache.invalidate_on_change(PageViewRestriction, Site, get_image_model(), Comment)
     pagecache.register_transition_source(next_item_transition)
     pagecache.register_hit_handler("community.item_view", _count_outsider_view)

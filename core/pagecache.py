@@ -107,6 +107,21 @@ def bump() -> None:
         transaction.on_commit(_bump_now)
 
 
+def bump_on_change(sender, **kwargs) -> None:
+    """A signal receiver for models whose every change can alter what some viewer sees."""
+    bump()
+
+
+def invalidate_on_change(*models) -> None:
+    """Bump the generation whenever a row of one of ``models`` is saved or deleted."""
+    from django.db.models.signals import post_delete, post_save
+
+    for model in models:
+        uid = f"pagecache-{model._meta.label}"
+        post_save.connect(bump_on_change, sender=model, dispatch_uid=f"{uid}-save")
+        post_delete.connect(bump_on_change, sender=model, dispatch_uid=f"{uid}-delete")
+
+
 # --- Clock transitions ----------------------------------------------------------------------------
 
 _transition_sources: list[Callable[[datetime], datetime | None]] = []

@@ -7,7 +7,7 @@ shares.
 
 from __future__ import annotations
 
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_save
 
 from core import pagecache
 from members.models import AdmissionSettings, Member, Tier
@@ -16,17 +16,11 @@ from members.models import AdmissionSettings, Member, Tier
 PUBLIC_MEMBER_FIELDS = frozenset({"display_name", "state", "weibo_screen_name"})
 
 
-def _bump(sender, **kwargs) -> None:
-    pagecache.bump()
-
-
 def _bump_for_member(sender, instance, update_fields=None, **kwargs) -> None:
     if update_fields is None or PUBLIC_MEMBER_FIELDS & set(update_fields):
         pagecache.bump()
 
 
 def connect() -> None:
-    for model in (Tier, AdmissionSettings):
-        post_save.connect(_bump, sender=model, dispatch_uid=f"pagecache-save-{model.__name__}")
-        post_delete.connect(_bump, sender=model, dispatch_uid=f"pagecache-del-{model.__name__}")
+    pagecache.invalidate_on_change(Tier, AdmissionSettings)
     post_save.connect(_bump_for_member, sender=Member, dispatch_uid="pagecache-member")

@@ -3,14 +3,8 @@ invalidates them."""
 
 from __future__ import annotations
 
-from django.db.models.signals import post_save
-
 from core import pagecache
 from share.models import ShareSettings
-
-
-def _bump(sender, **kwargs) -> None:
-    pagecache.bump()
 
 
 def _landing_hit(request, response, **funnel) -> None:
@@ -21,5 +15,5 @@ def _landing_hit(request, response, **funnel) -> None:
 
 def connect() -> None:
     # The referral period is carried by each cached landing page (its cookie's lifetime).
-    post_save.connect(_bump, sender=ShareSettings, dispatch_uid="pagecache-share-settings")
+    pagecache.invalidate_on_change(ShareSettings)
     pagecache.register_hit_handler("share.landing", _landing_hit)
