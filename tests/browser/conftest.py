@@ -145,6 +145,28 @@ def page_for(browser, asgi_server, request):
             for number, page in enumerate(context.pages):
                 page.screenshot(path=str(RESULTS / f"{request.node.name}-{index}-{number}.png"))
         context.close()
+    wait_for_idle_database()
+
+
+def wait_for_idle_database(timeout: float = 10) -> None:
+    """Let requests still running in the server finish before the test's tables are emptied.
+
+    A page closed mid-request leaves its request running in the server; emptying the tables
+    (TRUNCATE) while it holds row locks can deadlock with it.
+    """
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                "AND state <> 'idle'"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)
 
 
 @pytest.hookimpl(hookwrapper=True)
