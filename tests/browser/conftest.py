@@ -158,14 +158,18 @@ def wait_for_idle_database(timeout: float = 10) -> None:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
-                "AND state <> 'idle'"
-            )
-            if cursor.fetchone()[0] == 0:
-                return
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                    "AND state <> 'idle'"
+                )
+                busy = cursor.fetchone()[0]
+        except RuntimeError:  # a test without database access: nothing to empty
+            return
+        if busy == 0:
+            return
         time.sleep(0.05)
 
 
