@@ -26,6 +26,7 @@ from loyalty import errors, selectors, services
 from loyalty.forms import LedgerFilterForm, RedeemForm, new_request_key
 from loyalty.models import Redemption, Reward
 from members.models import Member
+from members.selectors import viewer_for_request
 
 REDEEM_RATE_LIMIT = 20  # redemption attempts per member per minute
 REDEMPTIONS_PER_PAGE = 20
@@ -48,7 +49,8 @@ def member_required(view: Callable) -> Callable:
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), reverse("members:login"))
-        member = Member.objects.select_related("tier", "user").filter(user=request.user).first()
+        # The viewer read once per request (the site header reuses it).
+        member = viewer_for_request(request).member
         if member is None:
             return redirect("members:welcome")
         if member.state == Member.State.APPLICANT:

@@ -44,6 +44,7 @@ def viewer_status(user) -> ViewerStatus:
     member = Member.objects.select_related("tier").filter(user=user).first()
     if member is None:
         return ViewerStatus("outsider")
+    member.user = user  # the signed-in user already loaded: no second query for it
     return ViewerStatus(member.state, tier=member.tier, member=member)
 
 

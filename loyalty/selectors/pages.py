@@ -8,6 +8,7 @@ per-day cache of earned points.
 from __future__ import annotations
 
 import base64
+import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -16,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from wagtail.images import get_image_model
 
+from core import pagecache
 from core.errors import DomainError
 from loyalty import policy
 from loyalty.models import (
@@ -33,14 +35,20 @@ from loyalty.models import (
     Trigger,
 )
 from loyalty.services.rewards import ACTIVE_STATES
-from loyalty.services.tiers import Rung, measure, qualified_rung, retained_rung
+from loyalty.services.tiers import Rung, ladder, measure, qualified_rung, retained_rung
 from members.models import Member, Tier
 
 REWARD_RENDITION = "fill-480x320"
 
 
 def loyalty_settings() -> LoyaltySettings:
-    return LoyaltySettings.load()
+    """The programme's settings as pages show them, kept until any of them changes
+    (``loyalty.caching``); services read ``LoyaltySettings.load()`` themselves."""
+    return pagecache.fragment(("loyalty", "settings"), LoyaltySettings.load)
+
+
+def _ladder() -> list[Rung]:
+    return pagecache.fragment(("loyalty", "ladder"), ladder)
 
 
 def account_of(member: Member) -> PointsAccount:
@@ -157,10 +165,7 @@ class TierProgress:
 
 def tier_progress(account: PointsAccount, *, now: datetime) -> TierProgress:
     """The member's tier card: the rule, the measure, the next tier, the next evaluation."""
-    rungs = [
-        Rung(req.tier, req)
-        for req in TierRequirement.objects.select_related("tier").order_by("tier__rank")
-    ]
+    rungs = _ladder()
     member = account.member
     tier = member.tier
     measured = measure(account, at=now) if account.pk else 0
@@ -348,25 +353,36 @@ def redemption_history(account: PointsAccount):
     )
 
 
+def _live_rules() -> list[EarningRule]:
+    """Enabled rules with their tiers and multipliers, kept until a rule changes."""
+
+    def build() -> list[EarningRule]:
+        return list(
+            EarningRule.objects.filter(enabled=True)
+            .exclude(trigger=Trigger.TIER_REACHED)
+            .prefetch_related("target_tiers", "multipliers")
+            .order_by("trigger", "pk")
+        )
+
+    return pagecache.fragment(("loyalty", "rules"), build)
+
+
 def earning_rules_for(member: Member, *, now: datetime) -> list[EarningRule]:
     """Rules the member can earn by now (for the "how to earn" list)."""
-    rules = (
-        EarningRule.objects.filter(enabled=True)
-        .filter(Q(active_from__isnull=True) | Q(active_from__lte=now))
-        .filter(Q(active_until__isnull=True) | Q(active_until__gt=now))
-        .exclude(trigger=Trigger.TIER_REACHED)
-        .prefetch_related("target_tiers", "multipliers")
-        .order_by("trigger", "pk")
-    )
     shown = []
-    for rule in rules:
-        targets = {tier.pk for tier in rule.target_tiers.all()}
+    for kept in _live_rules():
+        if kept.active_from is not None and kept.active_from > now:
+            continue
+        if kept.active_until is not None and kept.active_until <= now:
+            continue
+        targets = {tier.pk for tier in kept.target_tiers.all()}
         if targets and member.tier_id not in targets:
             continue
+        rule = copy.copy(kept)  # the kept list is shared: the member's figure goes on a copy
         rule.member_points = next(
             (
                 policy.apply_multiplier(rule.points, row.multiplier)
-                for row in rule.multipliers.all()
+                for row in kept.multipliers.all()
                 if row.tier_id == member.tier_id
             ),
             rule.points,
