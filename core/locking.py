@@ -113,6 +113,23 @@ def lock_one(level: Lock, queryset: QuerySet, *, timeout_ms: int = LOCK_TIMEOUT_
     return rows[0] if rows else None
 
 
+def lock_execute(
+    level: Lock, sql: str, params: list, *, timeout_ms: int = LOCK_TIMEOUT_MS
+) -> list[tuple]:
+    """Run one statement that locks rows at ``level`` of the order; its rows.
+
+    For a row many members contend for, held from this statement until commit: a conditional
+    ``UPDATE ... RETURNING`` that reserves a unit of stock (no rows: none left), or an ``UPDATE``
+    of one row picked ``FOR UPDATE SKIP LOCKED`` from a pool of codes. A service runs it last,
+    after the locks of earlier kinds and the work they protect, so the shared row is held for
+    one statement and the commit. The timeout is set in the same round trip.
+    """
+    _require_transaction()
+    with _busy_on_timeout(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = {int(timeout_ms)}; {sql}", params)
+        return cursor.fetchall()
+
+
 def lock_key(
     level: Lock, space: int, key: int, *, wait: bool = True, timeout_ms: int = LOCK_TIMEOUT_MS
 ) -> bool:

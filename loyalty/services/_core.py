@@ -81,7 +81,6 @@ def account_lock(
     *,
     now: datetime | None = None,
     with_member: bool = True,
-    then: tuple[Lock, models.QuerySet] | None = None,
 ) -> PointsAccount:
     """Lock the member's row, then their account row (creating it first if needed), in the
     order of ``core.locking``; the member is joined in.
@@ -91,9 +90,6 @@ def account_lock(
     approvals, evaluations, staff corrections) must keep the member lock, because the tier is
     written to the member row after the account is locked.
 
-    ``then`` is one more step of ``core.locking.lock_rows`` taken in the same call (a redemption's
-    reward); its rows are left on ``account.then_locked``.
-
     ``INSERT ... ON CONFLICT DO NOTHING`` makes creation safe when two transactions race: the
     loser waits for the winner's insert and then locks the same row.
     """
@@ -101,7 +97,7 @@ def account_lock(
         member_id=member_id
     )
     steps = [(Lock.MEMBER, Member.objects.filter(pk=member_id).only("pk"))] if with_member else []
-    locked = lock_rows(*steps, (Lock.POINTS_ACCOUNT, query), *([then] if then else []))
+    locked = lock_rows(*steps, (Lock.POINTS_ACCOUNT, query))
     found = locked[len(steps)]
     account = found[0] if found else None
     if account is None:
@@ -119,9 +115,7 @@ def account_lock(
             ],
             ignore_conflicts=True,
         )
-        locked = lock_rows((Lock.POINTS_ACCOUNT, query), *([then] if then else []))
-        account = locked[0][0]
-    account.then_locked = locked[-1] if then else []
+        (account,) = lock_rows((Lock.POINTS_ACCOUNT, query))[0]
     return account
 
 

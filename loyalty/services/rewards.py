@@ -1,12 +1,22 @@
 """Rewards: redemption in one transaction, fulfilment, cancellation with refund, coupon pools.
 
-Redemption locks the member's account row, then the reward row (which carries the stock
-counter), checks everything under those locks with the same rules the catalogue shows, and only
-then writes the ledger entry, the lot consumptions, the redemption and the stock change. Two
-redemptions by one member queue on the account lock; redemptions of one reward by many members
-queue on the reward lock; the order is ``core.locking``'s (points account → stock → codes). A
-redemption never writes the member row, so it does not lock it. Coupon codes are taken under
-the reward's lock, so they need no lock of their own.
+Redemption locks the member's account row, checks everything with the same rules the catalogue
+shows, writes the redemption, the ledger entry and the lot consumptions, and reserves the stock
+last, with one conditional ``UPDATE`` just before commit. Locks follow ``core.locking``'s order
+(points account → stock → codes):
+
+- the account lock serialises everything of one member: balance, lots, and the per-member
+  limits (every redemption of the member takes it before counting);
+- the reward row is read without a lock for its rules (live, window, tier, cost, limits): a
+  staff edit racing a redemption is ordered before or after it, as any edit is;
+- the stock is the reward's ``issued`` counter, reserved by ``UPDATE ... WHERE issued <
+  stock_total``: no row back means sold out, the domain error rolls the whole transaction back
+  and nothing is charged. Redemptions of one reward by many members queue only on that one
+  statement and the commit, not on the ledger work;
+- a coupon code is taken after the stock, ``FOR UPDATE SKIP LOCKED``, so two redemptions never
+  wait for each other's code.
+
+A redemption never writes the member row, so it does not lock it.
 """
 
 from __future__ import annotations
@@ -15,14 +25,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.audit import audit_record
 from core.errors import DomainError
-from core.locking import Lock, lock_rows
+from core.locking import Lock, lock_execute, lock_rows
 from loyalty import errors, policy
 from loyalty.models import CouponCode, EntryKind, PointsEntry, Redemption, Reward
 from loyalty.services import _core
@@ -30,7 +40,17 @@ from members.models import Member
 
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
 ACTIVE_STATES = (Redemption.State.REQUESTED, Redemption.State.FULFILLED)
-ISSUE_SQL = f"UPDATE {Reward._meta.db_table} SET issued = issued + 1 WHERE id = %s"
+# The stock and the code, each one statement taken last (see the module docstring).
+RESERVE_SQL = (
+    f"UPDATE {Reward._meta.db_table} SET issued = issued + 1 "
+    "WHERE id = %s AND (stock_total IS NULL OR issued < stock_total) RETURNING issued"
+)
+_CODES = CouponCode._meta.db_table
+TAKE_CODE_SQL = (
+    f"UPDATE {_CODES} SET redemption_id = %s, assigned_at = %s WHERE id = ("
+    f"SELECT id FROM {_CODES} WHERE reward_id = %s AND redemption_id IS NULL "
+    "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, code, created_at"
+)
 
 
 @dataclass(frozen=True)
@@ -79,12 +99,8 @@ def reward_redeem(
     if idempotency_key and not IDEMPOTENCY_KEY_PATTERN.match(idempotency_key):
         raise DomainError(_("请求编号格式不正确。"))
     with transaction.atomic():
-        # One call, in the order of core.locking: the account, then the reward's stock.
-        account = _core.account_lock(
-            member.pk, now=now, with_member=False,
-            then=(Lock.STOCK, Reward.objects.select_related("min_tier").filter(pk=reward.pk)),
-        )  # fmt: skip
-        (reward,) = account.then_locked
+        account = _core.account_lock(member.pk, now=now, with_member=False)
+        reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)  # rules: no lock
         if idempotency_key:
             previous = (
                 Redemption.objects.select_related("reward", "coupon")
@@ -102,13 +118,14 @@ def reward_redeem(
             raise errors.NotAMember
         _core.expire_due(account, now=now)
         total, in_period = redemption_counts(account.pk, reward, now)
+        immediate = reward.fulfilment == Reward.Fulfilment.COUPON
         free_codes = None
-        if reward.fulfilment == Reward.Fulfilment.COUPON:
+        if immediate:  # an early, clear refusal; the code itself is taken at the end
             free_codes = CouponCode.objects.filter(reward=reward, redemption__isnull=True).exists()
         problems = policy.reward_problems(
             member_state=member.state,
             tier_rank=member.tier.rank if member.tier else None,
-            reward=reward,
+            reward=reward,  # its ``issued`` unlocked: sold out then is sold out; the rest below
             balance=account.balance,
             redeemed_total=total,
             redeemed_in_period=in_period,
@@ -120,7 +137,6 @@ def reward_redeem(
         needs_address = reward.fulfilment == Reward.Fulfilment.PHYSICAL
         if needs_address and (shipping is None or not shipping.is_complete()):
             raise errors.ShippingRequired
-        immediate = reward.fulfilment == Reward.Fulfilment.COUPON
         redemption = Redemption.objects.create(
             account=account,
             reward=reward,
@@ -140,19 +156,21 @@ def reward_redeem(
             reference=redemption, redemption=redemption,
         )  # fmt: skip
         _core.consume(account, entry, reward.cost, now=now)
-        with connection.cursor() as cursor:  # the stock, in SQL like the ledger's hot statements
-            cursor.execute(ISSUE_SQL, [reward.pk])
+        # Last: the stock many members share, then the code. Refused here, the transaction
+        # rolls back, and the redemption, the charge and the lot takes above go with it.
+        reserved = lock_execute(Lock.STOCK, RESERVE_SQL, [reward.pk])
+        if not reserved:
+            raise errors.OutOfStock
+        ((reward.issued,),) = reserved
         if immediate:
-            code = (
-                CouponCode.objects.filter(reward=reward, redemption__isnull=True)
-                .order_by("pk")
-                .first()
-            )
-            CouponCode.objects.filter(pk=code.pk, redemption__isnull=True).update(
-                redemption=redemption, assigned_at=now
-            )
-            code.redemption, code.assigned_at = redemption, now
-            redemption.coupon = code
+            taken = lock_execute(Lock.CODES, TAKE_CODE_SQL, [redemption.pk, now, reward.pk])
+            if not taken:
+                raise errors.OutOfStock
+            (code_id, code, created_at) = taken[0]
+            coupon = CouponCode(pk=code_id, reward=reward, code=code, assigned_at=now,
+                                created_at=created_at)  # fmt: skip
+            coupon._state.adding, coupon._state.db = False, "default"
+            redemption.coupon = coupon  # also sets coupon.redemption
     # No real-time event: the member asked for this and reads the result in the response.
     return RedeemResult(redemption, replayed=False)
 
