@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -51,6 +51,24 @@ TAKE_CODE_SQL = (
     f"SELECT id FROM {_CODES} WHERE reward_id = %s AND redemption_id IS NULL "
     "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, code, created_at"
 )
+
+
+_REWARD_FIELDS = Reward._meta.concrete_fields
+READ_REWARD_SQL = (
+    f"SELECT {', '.join(f.column for f in _REWARD_FIELDS)} FROM {Reward._meta.db_table} "
+    "WHERE id = %s"
+)
+
+
+def read_reward(pk: int) -> Reward:
+    """The reward as committed now, unlocked (``Reward.objects.get`` without building the query
+    each time: a redemption reads it on every call)."""
+    with connection.cursor() as cursor:
+        cursor.execute(READ_REWARD_SQL, [pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise Reward.DoesNotExist
+    return Reward.from_db("default", [f.attname for f in _REWARD_FIELDS], row)
 
 
 @dataclass(frozen=True)
@@ -99,8 +117,8 @@ def reward_redeem(
     if idempotency_key and not IDEMPOTENCY_KEY_PATTERN.match(idempotency_key):
         raise DomainError(_("请求编号格式不正确。"))
     with transaction.atomic():
-        account = _core.account_lock(member.pk, now=now, with_member=False)
-        reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)  # rules: no lock
+        account = _core.account_lock_for_spend(member.pk, now=now)
+        reward = read_reward(reward.pk)  # its rules, without a lock
         if idempotency_key:
             previous = (
                 Redemption.objects.select_related("reward", "coupon")
@@ -137,7 +155,7 @@ def reward_redeem(
         needs_address = reward.fulfilment == Reward.Fulfilment.PHYSICAL
         if needs_address and (shipping is None or not shipping.is_complete()):
             raise errors.ShippingRequired
-        redemption = Redemption.objects.create(
+        redemption = Redemption(
             account=account,
             reward=reward,
             cost=reward.cost,
@@ -150,6 +168,7 @@ def reward_redeem(
             fulfilled_at=now if immediate else None,
             created_at=now,
         )
+        _core.insert(redemption)
         entry = _core.post(
             account, amount=-reward.cost, kind=EntryKind.REDEEM, key=f"redemption:{redemption.pk}",
             reason=_("兑换：%(reward)s") % {"reward": reward.name}, now=now,
