@@ -4,7 +4,10 @@
    connection each; every worker is its own member, all redeem the same reward, so the reward's
    stock row is the contended lock) through ``loyalty.services.reward_redeem``, beside the same
    SQL transaction shape written by hand with raw psycopg2 in the same run: that is the physical
-   limit of this machine's PostgreSQL for this locking pattern.
+   limit of this machine's PostgreSQL for this locking pattern. Both paths lock the account,
+   read the reward without a lock, write the ledger, and reserve the stock last with one
+   conditional ``UPDATE ... RETURNING`` (no row: sold out, roll back); the raw statements are
+   kept the same as the service's so the comparison stays fair.
 2. Median time and SQL queries of the balance page (/points/) and the history page
    (/points/history/, first page and a page deep in the keyset) for a member with 10 ledger
    entries and one with 100,000 (bulk-inserted with COPY): they must be flat.
@@ -32,18 +35,18 @@ PAGE_REPEAT = 25
 
 
 # --- Raw psycopg2: the same transaction shape as the service ------------------------------------
-# Keep these in step with the statements the service issues (``core.locking.lock_rows`` and the
-# ledger's SQL in ``loyalty.services._core``), so the comparison stays fair.
-
+# Keep these in step with the statements the service issues (``core.locking``, the ledger's SQL
+# in ``loyalty.services._core`` and the stock reservation in ``loyalty.services.rewards``), so
+# the comparison stays fair.
 RAW_LOCK_TIMEOUT = "SET LOCAL lock_timeout = 5000"
 RAW_LOCK_ACCOUNT = """
 SELECT a.id, a.balance, m.state, t.rank FROM loyalty_pointsaccount a
 JOIN members_member m ON m.id = a.member_id LEFT JOIN members_tier t ON t.id = m.tier_id
 WHERE a.member_id = %s ORDER BY a.id FOR NO KEY UPDATE OF a"""
-RAW_LOCK_REWARD = """
+RAW_READ_REWARD = """
 SELECT r.id, r.cost, r.stock_total, r.issued, r.live, r.limit_per_member, r.limit_per_period
 FROM loyalty_reward r LEFT JOIN members_tier t ON t.id = r.min_tier_id
-WHERE r.id = %s ORDER BY r.id FOR NO KEY UPDATE OF r"""
+WHERE r.id = %s"""
 RAW_DUE_LOTS = """
 SELECT id FROM loyalty_pointslot
 WHERE account_id = %s AND remaining > 0 AND expires_at <= %s ORDER BY expires_at, id"""
@@ -70,7 +73,8 @@ WITH taken AS (UPDATE loyalty_pointslot AS l SET remaining = l.remaining - t.amo
     FROM unnest(%s::bigint[], %s::integer[]) AS t(lot_id, amount) WHERE l.id = t.lot_id)
 INSERT INTO loyalty_lotconsumption (entry_id, lot_id, amount)
 SELECT %s, lot_id, amount FROM unnest(%s::bigint[], %s::integer[]) AS t(lot_id, amount)"""
-RAW_STOCK = "UPDATE loyalty_reward SET issued = issued + 1 WHERE id = %s"
+RAW_RESERVE = """SET LOCAL lock_timeout = 5000; UPDATE loyalty_reward SET issued = issued + 1
+WHERE id = %s AND (stock_total IS NULL OR issued < stock_total) RETURNING issued"""
 
 
 def raw_redeem(conn, member_id: int, reward_id: int) -> None:
@@ -79,7 +83,7 @@ def raw_redeem(conn, member_id: int, reward_id: int) -> None:
         cur.execute(RAW_LOCK_TIMEOUT)
         cur.execute(RAW_LOCK_ACCOUNT, [member_id])
         account_id, balance, state, _rank = cur.fetchone()
-        cur.execute(RAW_LOCK_REWARD, [reward_id])
+        cur.execute(RAW_READ_REWARD, [reward_id])
         _pk, cost, stock_total, issued, live, per_member, per_period = cur.fetchone()
         cur.execute(RAW_DUE_LOTS, [account_id, now])
         cur.fetchall()
@@ -106,7 +110,9 @@ def raw_redeem(conn, member_id: int, reward_id: int) -> None:
             if not left:
                 break
         cur.execute(RAW_TAKE, [lots, portions, entry_id, lots, portions])
-        cur.execute(RAW_STOCK, [reward_id])
+        cur.execute(RAW_RESERVE, [reward_id])
+        if not cur.fetchall():
+            raise RuntimeError("out of stock")
     conn.commit()
 
 
