@@ -25,6 +25,10 @@ and must take its own earlier kinds first (an offer claim locks the member and t
 account before the offer's stock, because the points price locks the account later); its
 docstring says so, and a race test runs the two paths against each other.
 
+A counter many members share is best locked last and briefly: ``lock_execute`` runs one
+conditional ``UPDATE ... RETURNING`` at its level (a redemption reserves its unit of stock so,
+just before commit, after the account lock and the ledger work it protects).
+
 Like pretix's ``lock_objects``: refused outside a transaction, and every wait is bounded by
 ``SET LOCAL lock_timeout``; a lock not granted in time becomes ``core.errors.Busy``, a domain
 error the views show as "try again", never a 500.

@@ -723,7 +723,7 @@ class Reward(models.Model):
         return self.name
 
     def save(self, *args, **kwargs):
-        """Staff edits never write ``issued``: redemptions change it with ``F()`` under lock."""
+        """Staff edits never write ``issued``: redemptions change it in SQL under lock."""
         if not self._state.adding and kwargs.get("update_fields") is None:
             kwargs["update_fields"] = [
                 f.attname for f in self._meta.concrete_fields if not f.primary_key
@@ -821,7 +821,7 @@ class Redemption(models.Model):
 
 
 class CouponCode(models.Model):
-    """A code in a reward's pool; handed out once, under the reward's lock."""
+    """A code in a reward's pool; handed out once, picked ``FOR UPDATE SKIP LOCKED``."""
 
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="coupon_codes")
     code = models.CharField(_("券码"), max_length=64)
