@@ -37,16 +37,13 @@ PAGE_REPEAT = 25
 # --- Raw psycopg2: the same transaction shape as the service ------------------------------------
 # Keep these in step with the statements the service issues (``core.locking``, the ledger's SQL
 # in ``loyalty.services._core`` and the stock reservation in ``loyalty.services.rewards``), so
-# the comparison stays fair.
-RAW_LOCK_TIMEOUT = "SET LOCAL lock_timeout = 5000"
-RAW_LOCK_ACCOUNT = """
-SELECT a.id, a.balance, m.state, t.rank FROM loyalty_pointsaccount a
-JOIN members_member m ON m.id = a.member_id LEFT JOIN members_tier t ON t.id = m.tier_id
-WHERE a.member_id = %s ORDER BY a.id FOR NO KEY UPDATE OF a"""
-RAW_READ_REWARD = """
-SELECT r.id, r.cost, r.stock_total, r.issued, r.live, r.limit_per_member, r.limit_per_period
-FROM loyalty_reward r LEFT JOIN members_tier t ON t.id = r.min_tier_id
-WHERE r.id = %s"""
+# the comparison stays fair. Like ``core.locking.lock_execute``, a statement that takes a lock
+# sets the lock timeout in the same round trip.
+RAW_LOCK_ACCOUNT = """SET LOCAL lock_timeout = 5000;
+SELECT a.id, a.balance, a.pending, a.lifetime_earned, m.id, m.user_id, m.state, m.tier_id, t.rank
+FROM loyalty_pointsaccount a JOIN members_member m ON m.id = a.member_id
+LEFT JOIN members_tier t ON t.id = m.tier_id WHERE a.member_id = %s FOR NO KEY UPDATE OF a"""
+RAW_READ_REWARD = "SELECT * FROM loyalty_reward WHERE id = %s"
 RAW_DUE_LOTS = """
 SELECT id FROM loyalty_pointslot
 WHERE account_id = %s AND remaining > 0 AND expires_at <= %s ORDER BY expires_at, id"""
@@ -80,11 +77,18 @@ WHERE id = %s AND (stock_total IS NULL OR issued < stock_total) RETURNING issued
 def raw_redeem(conn, member_id: int, reward_id: int) -> None:
     now = datetime.now(UTC)
     with conn.cursor() as cur:
-        cur.execute(RAW_LOCK_TIMEOUT)
         cur.execute(RAW_LOCK_ACCOUNT, [member_id])
-        account_id, balance, state, _rank = cur.fetchone()
+        account_id, balance, _pending, _lifetime, _member, _user, state, _tier, _rank = (
+            cur.fetchone()
+        )
         cur.execute(RAW_READ_REWARD, [reward_id])
-        _pk, cost, stock_total, issued, live, per_member, per_period = cur.fetchone()
+        reward = dict(zip([column.name for column in cur.description], cur.fetchone(), strict=True))
+        cost, stock_total, issued = reward["cost"], reward["stock_total"], reward["issued"]
+        live, per_member, per_period = (
+            reward["live"],
+            reward["limit_per_member"],
+            reward["limit_per_period"],
+        )
         cur.execute(RAW_DUE_LOTS, [account_id, now])
         cur.fetchall()
         if per_member is not None or per_period is not None:  # as the service: count if limited
