@@ -15,41 +15,43 @@ from members.selectors import ViewerStatus, viewer_for_request
 
 
 def _route(request, path: str):
+    """Wagtail's routing result, with what the gate reads loaded, ready to be kept."""
     from wagtail.models import Page
+
+    from community.models import GatedPage
 
     result = Page.route_for_request(request, path)
     if result is None:
         return None
     page, args, kwargs = result
-    return page.content_type_id, page.pk, list(args), dict(kwargs)
+    if isinstance(page, GatedPage):
+        page = (
+            type(page)
+            .objects.select_related("min_tier", "early_access_tier", "cover_image")
+            .prefetch_related("tiers")
+            .get(pk=page.pk)
+        )
+    return page, list(args), dict(kwargs)
 
 
 def serve_page(request, path: str):
-    """Wagtail's page serving, with the route (URL path → page) kept in the page cache.
+    """Wagtail's page serving, with the routed page kept in the page cache.
 
     Wagtail finds a page by walking the tree from the site's root, one query per level plus
-    the site lookup. The route changes only when a page is saved, moved or deleted, or a site
-    is changed, all of which bump the cache generation; a kept route costs one query for the
-    page itself. Everything after routing (hooks, view restrictions, ``serve``, the gate) is
-    Wagtail's own view, unchanged.
+    the site lookup, and the page of an item is a join over three tables. A page and its route
+    change only when a page is saved, moved or deleted, or a site is changed, all of which
+    bump the cache generation, and by the clock (go-live, expiry, early access), which bounds
+    every entry's life; so the routed page itself (with its tiers) is kept, and a request
+    unpickles its own copy (about 0.05 ms, against some 4 ms for the query). Everything after
+    routing (hooks, view restrictions, ``serve``, the gate) is Wagtail's own view, unchanged.
     """
-    from django.contrib.contenttypes.models import ContentType
     from wagtail import views as wagtail_views
     from wagtail.url_routing import RouteResult
 
-    from community.models import GatedPage
-
-    key = ("route", request.get_host().lower(), path)
+    key = ("routed-page", request.get_host().lower(), path)
     route = pagecache.fragment(key, lambda: _route(request, path))
     if route is not None and not hasattr(request, "_wagtail_route_for_request"):
-        content_type_id, page_id, args, kwargs = route
-        model = ContentType.objects.get_for_id(content_type_id).model_class()
-        pages = model.objects.filter(pk=page_id)
-        if issubclass(model, GatedPage):
-            pages = pages.select_related("min_tier", "early_access_tier", "cover_image")
-        page = pages.first()
-        if page is not None:
-            request._wagtail_route_for_request = RouteResult(page, args, kwargs)
+        request._wagtail_route_for_request = RouteResult(*route)
     return wagtail_views.serve(request, path)
 
 

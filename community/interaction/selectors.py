@@ -59,9 +59,12 @@ def _visible_to(member) -> Q:
 def item_interaction(
     *, page, viewer: ViewerStatus, decision: gate.Decision, page_number=None
 ) -> ItemInteraction | None:
+    """The item's conversation for ``viewer``: counts first, in one plain query; the threads
+    (annotated ORM queries, costly to build) only when there is a thread to show."""
     if not decision.full or not is_commentable(page):
         return None
     member = viewer.member if viewer.is_member else None
+    counts = _item_counts(page.pk, member)
     visible = _visible_to(member)
     comments = (
         Comment.objects.filter(page_id=page.pk)
@@ -74,43 +77,69 @@ def item_interaction(
     # A comment taken down after others replied stays as a placeholder above the replies.
     answered = Exists(Comment.objects.filter(parent=OuterRef("pk"), state=State.PUBLISHED))
     top = comments.filter(parent__isnull=True).filter(visible | answered)
-    pager = Paginator(top.order_by("-created_at", "-pk"), COMMENTS_PER_PAGE).get_page(page_number)
-    threads = list(pager.object_list)
-    replies = comments.filter(parent_id__in=[c.pk for c in threads]).filter(visible)
+    paginator = Paginator(top.order_by("-created_at", "-pk"), COMMENTS_PER_PAGE)
+    paginator.count = counts.threads  # counted with the rest (the same rule, in SQL)
+    pager = paginator.get_page(page_number)
+    threads = list(pager.object_list) if counts.threads else []
     by_parent: dict[int, list[Comment]] = defaultdict(list)
-    for reply in replies.order_by("created_at", "pk"):
-        by_parent[reply.parent_id].append(reply)
+    if threads:
+        replies = comments.filter(parent_id__in=[c.pk for c in threads]).filter(visible)
+        for reply in replies.order_by("created_at", "pk"):
+            by_parent[reply.parent_id].append(reply)
     for comment in threads:
         comment.thread_replies = by_parent[comment.pk]
         for each in (comment, *comment.thread_replies):
             each.own = member is not None and each.member_id == member.pk
             each.placeholder = each.state != State.PUBLISHED and not each.own
-    comment_count, like_count, liked = _item_counts(page.pk, member.pk if member else None)
     return ItemInteraction(
         threads=threads,
         pager=pager,
-        comment_count=comment_count,
-        like_count=like_count,
-        liked=liked,
+        comment_count=counts.comments,
+        like_count=counts.likes,
+        liked=counts.liked,
         can_write=member is not None,
     )
 
 
-def _item_counts(page_id: int, member_id: int | None) -> tuple[int, int, bool]:
-    """Published comments, likes, and whether the member liked the item: one query."""
+@dataclass(frozen=True)
+class _Counts:
+    comments: int  # published
+    likes: int
+    liked: bool
+    threads: int  # top-level comments the viewer is shown (``_visible_to`` or answered)
+
+
+_COUNTS_SQL = """
+SELECT
+    (SELECT COUNT(*) FROM {c} WHERE page_id = %(page)s AND state = %(published)s),
+    (SELECT COUNT(*) FROM {l} WHERE page_id = %(page)s),
+    EXISTS (SELECT 1 FROM {l} WHERE page_id = %(page)s AND member_id = %(member)s),
+    (SELECT COUNT(*) FROM {c} t WHERE t.page_id = %(page)s AND t.parent_id IS NULL AND (
+        t.state = %(published)s
+        OR (t.member_id = %(member)s AND (t.state IN (%(held)s, %(rejected)s)
+            OR (t.state = %(removed)s AND t.decided_by_id IS DISTINCT FROM %(user)s)))
+        OR EXISTS (SELECT 1 FROM {c} r WHERE r.parent_id = t.id AND r.state = %(published)s)))
+"""
+
+
+def _item_counts(page_id: int, member) -> _Counts:
+    """Published comments, likes, whether the member liked the item, and how many threads the
+    member is shown (the rule of ``_visible_to``, plus answered ones): one query."""
     from django.db import connection
 
-    comment_table = connection.ops.quote_name(Comment._meta.db_table)
-    like_table = connection.ops.quote_name(ItemLike._meta.db_table)
+    sql = _COUNTS_SQL.format(
+        c=connection.ops.quote_name(Comment._meta.db_table),
+        l=connection.ops.quote_name(ItemLike._meta.db_table),
+    )
+    params = {
+        "page": page_id, "published": State.PUBLISHED, "held": State.HELD,
+        "rejected": State.REJECTED, "removed": State.REMOVED,
+        "member": member.pk if member else None, "user": member.user_id if member else None,
+    }  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT (SELECT COUNT(*) FROM {comment_table} WHERE page_id = %s AND state = %s), "
-            f"(SELECT COUNT(*) FROM {like_table} WHERE page_id = %s), "
-            f"EXISTS (SELECT 1 FROM {like_table} WHERE page_id = %s AND member_id = %s)",
-            [page_id, State.PUBLISHED, page_id, page_id, member_id],
-        )
-        comments, likes, liked = cursor.fetchone()
-    return comments, likes, bool(liked)
+        cursor.execute(sql, params)
+        comments, likes, liked, threads = cursor.fetchone()
+    return _Counts(comments, likes, bool(liked), threads)
 
 
 def visible_comment(*, pk: int, member) -> Comment | None:
