@@ -39,9 +39,15 @@ class KeptViewRestrictionsMixin:
 
         from core import pagecache
 
-        restrictions = super().get_view_restrictions()
-        if pagecache.fragment(("view-restrictions", self.pk), restrictions.exists):
-            return restrictions
+        # Wagtail's answer walks the ancestors in a query: ask it only when the kept answer
+        # says a restriction applies (or nothing is kept yet).
+        restricted = pagecache.fragment(
+            ("view-restrictions", self.pk), lambda: super(KeptViewRestrictionsMixin, self)
+            .get_view_restrictions()
+            .exists(),
+        )  # fmt: skip
+        if restricted:
+            return super().get_view_restrictions()
         return PageViewRestriction.objects.none()
 
 

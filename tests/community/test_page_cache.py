@@ -304,3 +304,20 @@ def test_the_share_landing_page_is_cached_and_still_counts_each_visitor(world):
         assert "private" in response["Cache-Control"]  # it sets cookies: no shared copy
     share_visits_flush()
     assert ShareVisit.objects.filter(share=share).count() == 3
+
+
+def test_a_wagtail_view_restriction_added_later_applies_at_once(world):
+    from wagtail.models import PageViewRestriction
+
+    welcome = page("welcome")  # public: kept for outsiders, its restrictions answer kept too
+    outsider, gold = world["clients"]["outsider"], world["clients"]["gold"]
+    assert outsider.get(welcome.url).status_code == 200
+    assert outsider.get(welcome.url)["X-Page-Cache"] == "hit"
+    restriction = PageViewRestriction.objects.create(
+        page=welcome, restriction_type=PageViewRestriction.LOGIN
+    )
+    response = outsider.get(welcome.url)
+    assert response.status_code == 302 and "X-Page-Cache" not in response
+    assert gold.get(welcome.url).status_code == 200
+    restriction.delete()
+    assert outsider.get(welcome.url).status_code == 200
