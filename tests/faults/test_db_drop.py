@@ -40,19 +40,19 @@ def state(member, reward) -> tuple:
 
 
 def waiting_backend(watcher, timeout: float = 20) -> int:
-    """The pid of the backend that waits for our coupon row lock."""
+    """The pid of the backend that waits for our lock on the reward's stock row."""
     deadline = time.monotonic() + timeout
     with watcher.cursor() as cursor:
         while time.monotonic() < deadline:
             cursor.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND query ILIKE '%%loyalty_couponcode%%'"
+                "AND wait_event_type = 'Lock' AND query ILIKE '%%loyalty_reward%%'"
             )
             row = cursor.fetchone()
             if row:
                 return row[0]
             time.sleep(0.05)
-    raise AssertionError("the redemption never reached the coupon lock")
+    raise AssertionError("the redemption never reached the stock lock")
 
 
 def redeem_in_thread(client: Client, url: str, data: dict) -> tuple[threading.Thread, dict]:
@@ -84,8 +84,10 @@ def test_connection_killed_mid_redemption_shows_error_page_and_charges_nothing()
     locker, watcher = psycopg2.connect(dsn), psycopg2.connect(dsn)
     watcher.autocommit = True
     try:
+        # The reward's stock is reserved last, after the charge is written: hold its row so the
+        # redemption waits there, with everything else done, when its connection is killed.
         with locker.cursor() as cursor:
-            cursor.execute("SELECT id FROM loyalty_couponcode WHERE code = 'ONLY-ONE' FOR UPDATE")
+            cursor.execute("SELECT id FROM loyalty_reward WHERE id = %s FOR UPDATE", [reward.pk])
         thread, outcome = redeem_in_thread(client, url, {"idempotency_key": "drop-1"})
         pid = waiting_backend(watcher)
         with watcher.cursor() as cursor:
