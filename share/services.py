@@ -38,6 +38,7 @@ from django.utils.translation import gettext as _
 
 from core import pagecache
 from core.audit import audit_record
+from core.counters import Buffer
 from core.errors import DomainError
 from core.models import Notification
 from core.notifications import notify
@@ -496,46 +497,36 @@ def share_retry(*, member: Member, share_id: int) -> Share:
 # --- Landing visits and referrals ------------------------------------------------------------
 
 
-def share_visit_record(*, share: Share, visitor: str, now: datetime | None = None) -> bool:
-    """Count a unique visitor per day; True when this visit was the first of the day."""
-    now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            ShareVisit.objects.create(
-                share=share, visitor=visitor[:64], day=timezone.localdate(now), created_at=now
-            )
-    except IntegrityError:
-        return False  # a refresh, or another tab: already counted today
-    return True
-
-
 _VISITS_COUNTING = "share:visits"
 _VISITS_FLUSHING = "share:visits:flushing"
 
 
-def share_visit_count(*, share_id: int, visitor: str, now: datetime | None = None) -> bool:
-    """Count a unique visitor per day without touching the database (landing pages are served
-    from the page cache in a burst): a Redis ``SET NX`` per visitor and day, and the first
-    visit queued for ``share_visits_flush``. True when this was the first visit of the day.
-    Without Redis the visit goes uncounted (a statistic is not worth failing the page)."""
+def _write_visits(pipeline, visits) -> None:
+    key = cache.make_key(_VISITS_COUNTING)
+    first: dict[tuple, float] = {}
+    for share_id, visitor, day, stamp in visits:
+        first.setdefault((share_id, visitor, day), stamp)
+    for (share_id, visitor, day), stamp in first.items():
+        pipeline.rpush(key, f"{share_id}|{visitor}|{day}|{stamp}")
+
+
+_visits = Buffer(_write_visits, counting=False)
+
+
+def share_visit_count(*, share_id: int, visitor: str, now: datetime | None = None) -> None:
+    """Count a visitor of a landing page without touching the database or Redis on the request
+    (landing pages are served from the page cache in a burst): the visit is kept in memory,
+    handed to Redis once a second (``core.counters``) and written by ``share_visits_flush``;
+    the table's unique constraint keeps one visit per visitor and day."""
     now = now or timezone.now()
-    day = timezone.localdate(now)
-    seen = cache.make_key(f"share:visit:{share_id}:{visitor[:64]}:{day.isoformat()}")
-    try:
-        client = pagecache.redis_client()
-        if not client.set(seen, 1, nx=True, ex=2 * 86400):
-            return False
-        entry = f"{share_id}|{visitor[:64]}|{day.isoformat()}|{now.timestamp()}"
-        client.rpush(cache.make_key(_VISITS_COUNTING), entry)
-    except Exception:  # noqa: BLE001
-        log.warning("share visit not counted: cache unavailable", exc_info=True)
-        return False
-    return True
+    day = timezone.localdate(now).isoformat()
+    _visits.add((share_id, visitor[:64], day, now.timestamp()))
 
 
 def share_visits_flush() -> int:
     """Write the visits counted in Redis as ``ShareVisit`` rows (unique per share, visitor
     and day, so a batch written twice after a crash adds nothing). Returns rows written."""
+    _visits.flush()  # what this process counted last
     client = pagecache.redis_client()
     counting, flushing = cache.make_key(_VISITS_COUNTING), cache.make_key(_VISITS_FLUSHING)
     if not client.exists(flushing):

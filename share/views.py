@@ -219,9 +219,9 @@ def landing_visitor(
 ) -> None:  # fmt: skip
     """Per-visitor part of a landing page: count the visit, remember the share for a referral.
 
-    Runs for pages served from the page cache too, so it costs no SQL: the visit is counted
-    in Redis (``share_visit_count``). A response that sets cookies must not sit in a shared
-    cache, so it leaves as ``private``.
+    Runs for pages served from the page cache too, so it costs no SQL and no round trip: the
+    visit is counted in memory and handed on in batches (``share_visit_count``). A response
+    that sets cookies must not sit in a shared cache, so it leaves as ``private``.
     """
     visitor, new_cookie = _visitor_key(request)
     services.share_visit_count(share_id=share, visitor=visitor)
