@@ -21,13 +21,23 @@ def client_ip(request: HttpRequest) -> str | None:
 def rate_limited(
     request: HttpRequest, scope: str, *, limit: int, window: int, key: str | None = None
 ) -> bool:
-    """Count one hit; True when this hit goes over ``limit`` within the current window."""
+    """Count one hit; True when this hit goes over ``limit`` within the last ``window`` seconds.
+
+    A sliding window, estimated from two fixed ones: this window's hits plus the previous
+    window's, weighted by how much of it still lies within the last ``window`` seconds. Fixed
+    windows alone would let a burst straddling a boundary through at twice the limit.
+    """
     who = key or client_ip(request) or "unknown"
-    bucket = f"ratelimit:{scope}:{who}:{int(time.time() // window)}"
-    cache.add(bucket, 0, timeout=window + 1)
+    now = time.time()
+    index = int(now // window)
+    bucket = f"ratelimit:{scope}:{who}:{index}"
+    previous = cache.get(f"ratelimit:{scope}:{who}:{index - 1}") or 0
+    cache.add(bucket, 0, timeout=2 * window + 1)
     try:
-        hits = cache.incr(bucket)
+        current = cache.incr(bucket)
     except ValueError:  # expired between add and incr
-        cache.set(bucket, 1, timeout=window + 1)
-        hits = 1
+        cache.set(bucket, 1, timeout=2 * window + 1)
+        current = 1
+    overlap = 1 - (now - index * window) / window
+    hits = current + previous * overlap
     return hits > limit
