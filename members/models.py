@@ -128,21 +128,86 @@ class Member(models.Model):
 
 
 class ConsentText(models.Model):
-    """A version of the consent (授权) text. Publishing a new version asks everyone again."""
+    """A version of the consent (授权) text, drafted, reviewed and published by staff.
 
-    version = models.PositiveIntegerField(_("版本"), unique=True)
+    Its state follows from its timestamps: a draft until submitted (``submitted_at``), in
+    review until a reviewer publishes it (``published_at``) or sends it back (``submitted_at``
+    cleared, ``review_comment`` set). A published version is immutable; a change is a new draft.
+    ``version`` is given at publication (1, 2, 3…), so members only ever see consecutive numbers.
+
+    ``material``: a material change asks every member to accept again; a non-material one (a
+    typo fix) becomes the current text without asking. A member's consent holds while they have
+    accepted the latest material version or any later one (``selectors.consent_baseline``).
+    """
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("草稿")
+        IN_REVIEW = "in_review", _("待审核")
+        PUBLISHED = "published", _("已发布")
+
+    version = models.PositiveIntegerField(_("版本"), unique=True, null=True, blank=True)
     title = models.CharField(_("标题"), max_length=100)
     body = models.TextField(_("正文"))
+    title_en = models.CharField(_("英文标题"), max_length=100, blank=True)
+    body_en = models.TextField(_("英文正文"), blank=True)
+    material = models.BooleanField(
+        _("重大变更"),
+        default=True,
+        help_text=_("重大变更会请所有会员在下次访问时重新同意；错别字等非重大修改不会。"),
+    )
     published_at = models.DateTimeField(_("发布时间"), null=True, blank=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("修改时间"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("起草人"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )  # fmt: skip
+    # Everyone who wrote into this draft: none of them may approve it (four eyes).
+    editors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, verbose_name=_("编辑人"), blank=True, related_name="+"
+    )
+    based_on = models.ForeignKey(
+        "self", verbose_name=_("基于版本"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )  # fmt: skip
+    submitted_at = models.DateTimeField(_("提交审核时间"), null=True, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("提交人"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )  # fmt: skip
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("审核人"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )  # fmt: skip
+    review_comment = models.TextField(_("审核意见"), blank=True)
 
     class Meta:
         verbose_name = _("授权说明")
         verbose_name_plural = _("授权说明")
-        ordering = ["-version"]
+        ordering = [models.F("version").desc(nulls_first=True), "-pk"]
+        permissions = [("publish_consenttext", _("可以审核并发布授权说明"))]
 
     def __str__(self) -> str:
+        if self.version is None:
+            return f"#{self.pk} {self.title}"
         return f"v{self.version} {self.title}"
+
+    @property
+    def state(self) -> str:
+        if self.published_at is not None:
+            return self.State.PUBLISHED
+        if self.submitted_at is not None:
+            return self.State.IN_REVIEW
+        return self.State.DRAFT
+
+    def get_state_display(self) -> str:
+        return str(self.State(self.state).label)
+
+    def in_language(self, language: str | None) -> tuple[str, str]:
+        """Title and body in ``language``; Simplified Chinese when no English text was written."""
+        if (language or "").lower().startswith("en") and self.title_en and self.body_en:
+            return self.title_en, self.body_en
+        return self.title, self.body
 
 
 class Consent(models.Model):
@@ -347,3 +412,6 @@ class CustomerImport(models.Model):
 
     def __str__(self) -> str:
         return self.file_name
+
+
+from members.models_privacy import DataExport, SealedCopy  # noqa: E402, F401 (PIPL records)
