@@ -107,7 +107,7 @@ def uvicorn_server(database_url: str, *, workers: int = 2) -> Iterator[int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(workers), "--lifespan", "off",
-         "--no-access-log", "--log-level", "warning"],
+         "--no-access-log", "--no-proxy-headers", "--log-level", "warning"],
         cwd=BASE_DIR, env=env,
     )  # fmt: skip
     try:

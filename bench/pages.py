@@ -104,7 +104,7 @@ def django_asgi_argv(port: int) -> list[str]:
     how the site was served before): every sync view hops to a thread of its own."""
     return [sys.executable, "-m", "uvicorn", "bench.django_asgi:application", "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(WORKERS), "--lifespan", "off",
-            "--no-access-log", "--log-level", "warning"]  # fmt: skip
+            "--no-access-log", "--no-proxy-headers", "--log-level", "warning"]  # fmt: skip
 
 
 def gunicorn_wsgi_argv(port: int) -> list[str]:

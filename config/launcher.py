@@ -252,6 +252,13 @@ class Child:
             self.process.wait()
 
 
+def debug_enabled() -> bool:
+    return os.environ.get("DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+LOOPBACK = "127.0.0.1"
+
+
 def web_server_argv(*, host: str, port: int, workers: int) -> list[str]:
     """The production web server: the Procfile's ``web`` process (``serve``), ``./run`` and the
     page benchmark all start exactly this.
@@ -259,12 +266,23 @@ def web_server_argv(*, host: str, port: int, workers: int) -> list[str]:
     uvicorn worker processes (uvloop, httptools) serve ``config.asgi``: websockets through
     Channels, HTTP through Django's WSGI handler on ``WEB_THREADS`` threads per process, which
     bounds the database connections per process. docs/operations.md has the numbers behind it.
+
+    ``--no-proxy-headers``: the server never rewrites the client's address or scheme from
+    ``X-Forwarded-*`` headers (uvicorn would by default, for whatever ``FORWARDED_ALLOW_IPS``
+    says). ``REMOTE_ADDR`` stays the TCP peer, and the site alone decides which forwarded hops
+    to believe (``core/clientip.py``, ``TRUSTED_PROXIES``), in one place for every use.
+
+    With DEBUG on, the server listens on the loopback interface only, whatever ``host`` asks
+    for: Django's debug pages (tracebacks with local variables and settings) must never reach
+    another machine.
     """
+    if debug_enabled() and host != LOOPBACK:
+        log(f"DEBUG is on: listening on {LOOPBACK} only, not {host}")
+        host = LOOPBACK
     return [
         PYTHON, "-m", "uvicorn", "config.asgi:application",
         "--host", host, "--port", str(port), "--workers", str(workers),
-        "--proxy-headers", "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "*"),
-        "--lifespan", "off", "--no-access-log",
+        "--no-proxy-headers", "--lifespan", "off", "--no-access-log",
     ]  # fmt: skip
 
 
@@ -371,8 +389,7 @@ def command_run(argv: list[str]) -> int:
         if os.environ.get("DEBUG", "").lower() not in {"1", "true", "yes", "on"}:
             manage("collectstatic", "--noinput", "-v", "0")
         children = [
-            Child("web", web_server_argv(host="127.0.0.1", port=web_port,
-                                         workers=web_workers())),
+            Child("web", web_server_argv(host=LOOPBACK, port=web_port, workers=web_workers())),
             Child("worker", [PYTHON, "-m", "celery", "-A", "config", "worker",
                              "--loglevel", "INFO", "--concurrency", "2"]),
             Child("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
@@ -449,7 +466,8 @@ def embedded_environment(prefix: str = "test-") -> Iterator[None]:
 
 
 def command_serve(argv: list[str]) -> int:
-    """The Procfile's web process: the production web server on ``PORT`` (all interfaces)."""
+    """The Procfile's web process: the production web server on ``PORT`` (all interfaces;
+    loopback only when DEBUG is on)."""
     port = int(os.environ.get("PORT") or 8000)
     server = web_server_argv(host="0.0.0.0", port=port, workers=web_workers())
     os.execv(server[0], server)

@@ -17,6 +17,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from core.clientip import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -298,6 +300,21 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
+# Whose X-Forwarded-For entries are believed for the client's address (core/clientip.py): our
+# proxies' addresses or networks, or how many proxies always stand in front. Neither (the
+# default): nobody's; the address is the TCP peer's.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXIES and TRUSTED_PROXY_COUNT:
+    raise ImproperlyConfigured("TRUSTED_PROXIES and TRUSTED_PROXY_COUNT: set one, not both.")
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT cannot be negative.")
+try:
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as error:
+    raise ImproperlyConfigured(
+        f"TRUSTED_PROXIES must list addresses or networks of our own proxies: {error}"
+    ) from None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Internationalisation -----------------------------------------------------------------------

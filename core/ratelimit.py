@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import time
 
-from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The client's address; behind our own TLS proxy, the first X-Forwarded-For hop."""
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
+from core.clientip import client_ip  # keyed by it; views import it from here too
 
 
 def rate_limited(

@@ -9,11 +9,13 @@ from __future__ import annotations
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
+from core.clientip import client_ip
 from members.models import Member
 from members.selectors import has_current_consent
 from members.services import WeiboLogin, member_refresh_from_login
@@ -23,6 +25,13 @@ SESSION_AFTER_LOGIN = "after_login"
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def get_client_ip(self, request):
+        # allauth's own rate limits (staff password login) key on the same address as ours.
+        ip = client_ip(request)
+        if not ip:
+            raise PermissionDenied("Unable to determine client IP address")
+        return ip
+
     def is_open_for_signup(self, request):
         return False  # no password sign-ups: members come through Weibo, staff are created
 

@@ -54,7 +54,7 @@ def asgi_server(django_db_setup, django_db_blocker, tmp_path_factory):
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "tests.browser.conftest:server_application",
          "--host", "127.0.0.1",
-         "--port", str(port), "--lifespan", "off", "--no-access-log"],
+         "--port", str(port), "--lifespan", "off", "--no-access-log", "--no-proxy-headers"],
         cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     assert wait_for_port(port, 30), "uvicorn did not start"

@@ -85,7 +85,7 @@ def site(redis_server, tmp_path, landing_site):
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--lifespan", "off", "--no-access-log"],
+             "--port", str(port), "--lifespan", "off", "--no-access-log", "--no-proxy-headers"],
             cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
