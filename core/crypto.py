@@ -1,4 +1,4 @@
-"""Encryption at rest for secrets we must keep (Weibo access tokens).
+"""Encryption at rest for secrets we must keep (Weibo access tokens, sealed legal-hold copies).
 
 Keys come from ``FIELD_ENCRYPTION_KEYS`` (comma-separated Fernet keys, newest first, so keys can
 be rotated); without it a key is derived from SECRET_KEY. A database dump alone never reveals a
@@ -38,5 +38,18 @@ def decrypt(ciphertext: str) -> str | None:
         return None
     try:
         return _fernet(_keys()).decrypt(ciphertext.encode()).decode()
+    except InvalidToken:
+        return None
+
+
+def encrypt_bytes(data: bytes) -> bytes:
+    """Encrypt a whole file (a sealed copy kept under a legal hold) with the same keys."""
+    return _fernet(_keys()).encrypt(data)
+
+
+def decrypt_bytes(token: bytes) -> bytes | None:
+    """The file's bytes, or None when no configured key opens it."""
+    try:
+        return _fernet(_keys()).decrypt(token)
     except InvalidToken:
         return None
