@@ -412,3 +412,6 @@ class CustomerImport(models.Model):
 
     def __str__(self) -> str:
         return self.file_name
+
+
+from members.models_privacy import DataExport, SealedCopy  # noqa: E402, F401 (PIPL records)
