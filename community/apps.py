@@ -10,6 +10,7 @@ class CommunityConfig(AppConfig):
         import community.interaction.wagtail_hooks  # noqa: F401 (registers the comments section)
         import community.participation.item_context  # noqa: F401
         import community.signals  # noqa: F401
-        from community import caching
+        from community import caching, privacy
 
         caching.connect()
+        privacy.register()

@@ -188,6 +188,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "share-sweep": {"task": "share.sweep", "schedule": 60.0},
     "share-flush-visits": {"task": "share.flush_visits", "schedule": 10.0},
+    # Personal data exports past their link's end, and sealed copies past their legal hold.
+    "members-purge-privacy-files": {
+        "task": "members.purge_privacy_files",
+        "schedule": crontab(minute=50, hour=3),
+    },
     # Members: segments and zombie flags from the last 90 days, after the loyalty night jobs.
     "members-classify-segments": {
         "task": "members.classify_segments",
@@ -430,6 +435,17 @@ SOCIALACCOUNT_PROVIDERS = {
     }
 }
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", [])
+
+# --- Personal information (PIPL; members/privacy, docs/privacy.md) --------------------------------
+# Days a member's data export can be downloaded before its file is deleted.
+PRIVACY_EXPORT_DAYS = env_int("PRIVACY_EXPORT_DAYS", 7)
+# Days an encrypted copy of a departing member's data is kept because a regulator requires
+# records to be retained; 0 (the default) keeps none.
+PRIVACY_LEGAL_HOLD_DAYS = env_int("PRIVACY_LEGAL_HOLD_DAYS", 0)
+if PRIVACY_EXPORT_DAYS < 1 or PRIVACY_LEGAL_HOLD_DAYS < 0:
+    raise ImproperlyConfigured(
+        "PRIVACY_EXPORT_DAYS must be at least 1 and PRIVACY_LEGAL_HOLD_DAYS at least 0."
+    )
 
 # --- Mail ---------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

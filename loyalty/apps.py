@@ -7,6 +7,7 @@ class LoyaltyConfig(AppConfig):
     verbose_name = _("积分")
 
     def ready(self) -> None:
-        from loyalty import caching
+        from loyalty import caching, privacy
 
         caching.connect()
+        privacy.register()

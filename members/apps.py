@@ -8,5 +8,9 @@ class MembersConfig(AppConfig):
 
     def ready(self) -> None:
         from members import caching
+        from members.privacy import erase, sections
 
         caching.connect()
+        # The members app's own export sections and eraser, first; the apps above add theirs.
+        sections.register()
+        erase.register()

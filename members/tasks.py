@@ -53,3 +53,21 @@ def notify_segment(entry_id: int) -> int:
     from members.segments import segment_notify_deliver
 
     return segment_notify_deliver(entry_id=entry_id)
+
+
+@shared_task(name="members.build_data_export", acks_late=True)
+def build_data_export(export_id: int) -> str:
+    """Build a member's personal data export (safe to run twice; see the service)."""
+    from members.privacy.services import data_export_build
+
+    return data_export_build(export_id=export_id)
+
+
+@shared_task(name="members.purge_privacy_files", acks_late=True)
+def purge_privacy_files() -> dict:
+    """Nightly: delete expired export files and sealed copies whose legal hold ended."""
+    from members.privacy.services import data_exports_purge, sealed_copies_purge
+
+    result = {"exports": data_exports_purge(), "sealed_copies": sealed_copies_purge()}
+    logger.info("privacy files purged: %s", result)
+    return result

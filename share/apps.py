@@ -7,6 +7,7 @@ class ShareConfig(AppConfig):
     verbose_name = _("分享")
 
     def ready(self) -> None:
-        from share import caching
+        from share import caching, privacy
 
         caching.connect()
+        privacy.register()

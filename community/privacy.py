@@ -1,0 +1,199 @@
+"""The community's part of a member's export and of their erasure (see ``members.privacy``).
+
+When a member leaves, their comments stay in their threads (replies would lose their context
+otherwise) but every stored version of their words is replaced by a placeholder, which pages
+show translated; the IP addresses of their revisions, their report texts, and the keywords
+their comments matched go too. Where other members mentioned them (``@name``), the name in
+those comments and in the notifications about their own comments is replaced by the
+placeholder name. Claims, registrations, check-ins and likes stay as rows without text, so
+counts and seat figures do not move.
+"""
+
+from __future__ import annotations
+
+from django.db.models import F, Q, Value
+from django.db.models.functions import Replace
+from django.utils.translation import gettext_lazy as _
+
+from community.models import (
+    Comment,
+    CommentLike,
+    CommentMention,
+    CommentReport,
+    CommentRevision,
+    ItemLike,
+    OfferClaim,
+    Registration,
+)
+from core.models import Notification
+from members.models import Member
+from members.privacy.registry import Departure, Rows, Section, register_eraser, register_section
+
+
+def offer_claims(member: Member) -> Rows:
+    claims = OfferClaim.objects.filter(member=member).select_related("offer")
+    return [
+        {
+            "created_at": claim.created_at,
+            "offer": claim.offer.title,
+            "code": claim.code,
+            "points_spent": claim.points_spent,
+        }
+        for claim in claims.order_by("created_at", "pk")
+    ]
+
+
+def registrations(member: Member) -> Rows:
+    rows = Registration.objects.filter(member=member).select_related("activity")
+    return [
+        {
+            "activity": r.activity.title,
+            "state": r.state,
+            "registered_at": r.created_at,
+            "promoted_from_waitlist_at": r.promoted_at,
+            "cancelled_at": r.cancelled_at,
+            "checked_in_at": r.attended_at,
+            "checkin_method": r.checkin_method,
+        }
+        for r in rows.order_by("created_at", "pk")
+    ]
+
+
+def comments(member: Member) -> Rows:
+    rows = Comment.objects.filter(member=member).select_related("page")
+    return [
+        {
+            "id": c.pk,
+            "created_at": c.created_at,
+            "item": c.page.title,
+            "reply_to": c.parent_id,
+            "state": c.state,
+            "shown_text": c.body,
+            "edited_at": c.edited_at,
+            "moderation_reason": c.decision_reason,
+        }
+        for c in rows.order_by("created_at", "pk")
+    ]
+
+
+def comment_revisions(member: Member) -> Rows:
+    rows = CommentRevision.objects.filter(comment__member=member)
+    return [
+        {
+            "comment": r.comment_id,
+            "created_at": r.created_at,
+            "kind": r.kind,
+            "written": r.written,
+            "shown": r.shown,
+            "state": r.state,
+            "ip": r.ip,
+        }
+        for r in rows.order_by("created_at", "pk")
+    ]
+
+
+def likes(member: Member) -> Rows:
+    items = ItemLike.objects.filter(member=member).select_related("page")
+    liked_comments = CommentLike.objects.filter(member=member).select_related("comment__page")
+    rows = [
+        {"created_at": like.created_at, "kind": "item", "item": like.page.title, "comment": None}
+        for like in items
+    ] + [
+        {
+            "created_at": like.created_at,
+            "kind": "comment",
+            "item": like.comment.page.title,
+            "comment": like.comment_id,
+        }
+        for like in liked_comments
+    ]
+    return sorted(rows, key=lambda row: row["created_at"])
+
+
+def comment_reports(member: Member) -> Rows:
+    rows = CommentReport.objects.filter(reporter=member)
+    return [
+        {
+            "created_at": r.created_at,
+            "comment": r.comment_id,
+            "reason": r.reason,
+            "detail": r.detail,
+            "state": r.state,
+            "resolved_at": r.resolved_at,
+        }
+        for r in rows.order_by("created_at", "pk")
+    ]
+
+
+def mentions(member: Member) -> Rows:
+    rows = CommentMention.objects.filter(member=member).select_related("comment__page")
+    return [
+        {"created_at": m.created_at, "comment": m.comment_id, "item": m.comment.page.title}
+        for m in rows.order_by("created_at", "pk")
+    ]
+
+
+def _replace_all(column: str, names: tuple[str, ...], placeholder: str):
+    expression = F(column)
+    for name in names:
+        expression = Replace(expression, Value(f"@{name}"), Value(f"@{placeholder}"))
+    return expression
+
+
+def erase_community_data(departure: Departure) -> None:
+    member = departure.member
+    text = departure.placeholder_text
+    own = Comment.objects.filter(member=member)
+    own_ids = list(own.values_list("pk", flat=True))
+    own.update(body=text, matched_keywords=[], decision_reason="")
+    CommentRevision.objects.filter(comment_id__in=own_ids).update(written=text, shown=text, ip=None)
+    CommentReport.objects.filter(reporter=member).update(detail="")
+    # Notifications other members got about these comments (mentions) quoted them and named
+    # the author.
+    Notification.objects.filter(dedupe_key__in=[f"mention:{pk}" for pk in own_ids]).update(
+        title=departure.placeholder_text, body=""
+    )
+    if departure.names:
+        mentioned_in = CommentMention.objects.filter(member=member).values("comment_id")
+        name_hit = Q()
+        for name in departure.names:
+            name_hit |= Q(body__contains=f"@{name}")
+        Comment.objects.filter(name_hit, pk__in=mentioned_in).update(
+            body=_replace_all("body", departure.names, departure.placeholder_name)
+        )
+        CommentRevision.objects.filter(comment_id__in=mentioned_in).update(
+            written=_replace_all("written", departure.names, departure.placeholder_name),
+            shown=_replace_all("shown", departure.names, departure.placeholder_name),
+        )
+        Notification.objects.filter(
+            dedupe_key__in=[
+                f"mention:{pk}"
+                for pk in CommentMention.objects.filter(member=member).values_list(
+                    "comment_id", flat=True
+                )
+            ]
+        ).update(body=_replace_all("body", departure.names, departure.placeholder_name))
+
+
+def register() -> None:
+    for section in (
+        Section("offer_claims", _("优惠领取"), _("您领取的优惠和券码。"), offer_claims),
+        Section(
+            "registrations",
+            _("活动报名与签到"),
+            _("活动报名、候补、取消和签到记录。"),
+            registrations,
+        ),
+        Section("comments", _("评论"), _("您发表的评论和回复（显示的内容与审核结果）。"), comments),
+        Section(
+            "comment_revisions",
+            _("评论修改记录"),
+            _("每条评论每个版本的原文、显示内容和当时的 IP 地址。"),
+            comment_revisions,
+        ),
+        Section("likes", _("点赞"), _("您点赞的内容和评论。"), likes),
+        Section("comment_reports", _("举报"), _("您提交的评论举报。"), comment_reports),
+        Section("mentions", _("被提及"), _("其他会员在评论中 @ 提到您的记录。"), mentions),
+    ):
+        register_section(section)
+    register_eraser("community", erase_community_data)
