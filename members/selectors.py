@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from members.defaults import FIRST_CONSENT, FIRST_CONSENT_TITLE
 from members.models import (
-    AdmissionDecision,
     AdmissionSettings,
     Application,
     Consent,
@@ -93,48 +92,6 @@ def waitlist_position(member: Member) -> int | None:
 
 def admission_settings() -> AdmissionSettings:
     return AdmissionSettings.load()
-
-
-def member_data_export(member: Member) -> dict[str, Any]:
-    """Everything the club holds about the member, for the member's own download."""
-    return {
-        "member": {
-            "display_name": member.display_name,
-            "state": member.state,
-            "tier": member.tier.name if member.tier else None,
-            "membership_number": member.membership_number,
-            "joined_at": member.joined_at,
-            "created_at": member.created_at,
-            "show_name_on_shares": member.show_name_on_shares,
-        },
-        "weibo": {
-            "uid": member.weibo_uid,
-            "screen_name": member.weibo_screen_name,
-            "avatar_url": member.weibo_avatar_url,
-            "location": member.weibo_location,
-            "gender": member.weibo_gender,
-            "followers_count": member.weibo_followers,
-            "friends_count": member.weibo_friends,
-            "statuses_count": member.weibo_statuses,
-            "verified": member.weibo_verified,
-            "created_at": member.weibo_created_at,
-            "refreshed_at": member.weibo_refreshed_at,
-            "token_expires_at": member.weibo_token_expires_at,
-        },
-        "consents": [
-            {
-                "version": c.text.version,
-                "title": c.text.title,
-                "accepted_at": c.accepted_at,
-                "ip": c.ip,
-            }
-            for c in member.consents.select_related("text").order_by("accepted_at")
-        ],
-        "admission_decisions": [
-            {"outcome": d.outcome, "route": d.route, "reason": d.reason, "at": d.created_at}
-            for d in AdmissionDecision.objects.filter(member=member).order_by("created_at")
-        ],
-    }
 
 
 def is_zombie(member: Member) -> bool:

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from members import views
+from members.privacy import views as privacy_views
 
 app_name = "members"
 
@@ -14,6 +15,8 @@ urlpatterns = [
     path("join/apply/", views.join_by_application, name="join_apply"),
     path("me/", views.me, name="me"),
     path("me/invitations/", views.create_invitation, name="create_invitation"),
-    path("me/export.json", views.export_data, name="export"),
+    path("me/export/", privacy_views.export_start, name="export"),
+    path("me/exports/<str:token>/", privacy_views.export_status, name="export_status"),
+    path("me/exports/<str:token>/download/", privacy_views.export_download, name="export_download"),
     path("me/leave/", views.leave, name="leave"),
 ]

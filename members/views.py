@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -16,6 +16,7 @@ from core.ratelimit import client_ip, rate_limited
 from members import selectors, services
 from members.adapters import SESSION_AFTER_LOGIN, SESSION_WEIBO_LOGIN
 from members.models import Member
+from members.privacy import selectors as privacy_selectors
 
 
 def _member(request: HttpRequest) -> Member | None:
@@ -189,6 +190,7 @@ def me(request: HttpRequest) -> HttpResponse:
             "token_usable": services.member_token(member) is not None,
             "invitations": invitations,
             "settings": selectors.admission_settings(),
+            "latest_export": privacy_selectors.latest_data_export(member),
         },
     )
 
@@ -204,18 +206,6 @@ def create_invitation(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, _("邀请码已生成：%(code)s") % {"code": code.code})
     return redirect("members:me")
-
-
-@login_required
-def export_data(request: HttpRequest) -> HttpResponse:
-    member = _member(request)
-    if member is None:
-        return redirect("members:welcome")
-    response = JsonResponse(
-        selectors.member_data_export(member), json_dumps_params={"ensure_ascii": False, "indent": 2}
-    )
-    response["Content-Disposition"] = 'attachment; filename="my-club-data.json"'
-    return response
 
 
 @login_required

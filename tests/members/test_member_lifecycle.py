@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
+
 import pytest
 import requests
 from asgiref.sync import async_to_sync
@@ -11,7 +15,8 @@ from django.utils import timezone
 
 from config.asgi import application
 from core.models import AuditEntry
-from members.models import AdmissionSettings, ConsentText, Member
+from members.models import AdmissionSettings, ConsentText, DataExport, Member
+from members.privacy.services import data_export_build
 from members.services import (
     invitation_batch_create,
     member_reinstate,
@@ -139,16 +144,26 @@ def test_new_consent_version_asks_again(client, club):
 
 
 @pytest.mark.django_db
-def test_member_downloads_their_data(client, club):
+def test_member_downloads_their_data(client, club, settings, tmp_path):
+    """The export itself is covered in test_privacy.py; here: a member fresh from the Weibo
+    login and the invitation finds their profile, consent and admission in it."""
+    settings.MEDIA_ROOT = tmp_path
     become_member(client)
-    response = client.get("/members/me/export.json")
+    response = client.post("/members/me/export/")
+    assert response.status_code == 302
+    export = DataExport.objects.get()
+    data_export_build(export_id=export.pk)
+    response = client.get(f"/members/me/exports/{export.token}/download/")
     assert response.status_code == 200
     assert "attachment" in response["Content-Disposition"]
-    data = response.json()
-    assert data["weibo"]["screen_name"] == "小雨Rain"
-    assert data["consents"][0]["version"] == 1
-    assert data["admission_decisions"][0]["route"] == "invitation"
-    assert "token" not in repr(data["weibo"].keys()).replace("token_expires_at", "")
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        profile = json.loads(archive.read("profile.json"))
+        consents = json.loads(archive.read("consents.json"))
+        admission = json.loads(archive.read("admission.json"))
+    assert profile["weibo"]["screen_name"] == "小雨Rain"
+    assert consents[0]["version"] == 1
+    assert admission["decisions"][0]["route"] == "invitation"
+    assert "token" not in repr(profile["weibo"].keys()).replace("token_", "")
 
 
 @pytest.mark.worker
