@@ -657,10 +657,12 @@ def member_leave(*, member: Member, ip: str | None = None) -> None:
     """Leave the club: revoke at Weibo (after commit), end sessions, anonymise personal data.
 
     The member row, ledger and audit entries stay (their sums and history must remain
-    consistent); what identifies the person is removed.
+    consistent); what identifies the person is removed, here and in every app's tables
+    (``members.privacy``: comments, shares, redemptions, notifications, consents …).
     """
     from allauth.socialaccount.models import SocialAccount
 
+    from members.privacy.services import member_data_erase
     from members.tasks import revoke_weibo_token
 
     with transaction.atomic():
@@ -668,6 +670,7 @@ def member_leave(*, member: Member, ip: str | None = None) -> None:
         if member.state == Member.State.LEFT:
             return
         token_ciphertext = member.weibo_token_encrypted
+        member_data_erase(member=member)  # every app's personal data; a sealed copy first
         before = {"state": member.state}
         member.state = Member.State.LEFT
         member.left_at = timezone.now()
