@@ -13,3 +13,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("club")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# One beat, enforced: a beat sends scheduled jobs only while it holds a lease (config/beat.py).
+app.conf.beat_scheduler = "config.beat:LeasedScheduler"
