@@ -100,7 +100,9 @@ def _member(tier, *, uid: str, screen_name: str, display_name: str, ip: str = CO
         segment_reasons={"comments": 1},
         segment_since=timezone.now(),
     )
-    Consent.objects.create(member=member, text=current_consent_text(), ip=ip)
+    Consent.objects.update_or_create(
+        member=member, text=current_consent_text(), defaults={"ip": ip}
+    )
     return member
 
 
