@@ -1,11 +1,16 @@
-"""Staff must have TOTP before they may use the admin."""
+"""Staff must have TOTP before they may use the admin; members must hold a current consent."""
 
 from __future__ import annotations
 
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
+from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from members import selectors
+from members.adapters import SESSION_AFTER_LOGIN
 
 
 class StaffMfaRequiredMiddleware:
@@ -26,4 +31,56 @@ class StaffMfaRequiredMiddleware:
             and not is_mfa_enabled(request.user)
         ):
             return redirect(f"{reverse('mfa_activate_totp')}?next={request.path}")
+        return self.get_response(request)
+
+
+SESSION_CONSENT_OK = "consent_ok_baseline"
+# Where a member without a current consent may still go: the consent page itself, signing in
+# and out, their data download and leaving (rights that never wait for a new consent), language
+# switching, and what is not a page.
+CONSENT_EXEMPT_PREFIXES = (
+    "/members/consent/", "/members/login/", "/members/welcome/", "/members/me/export",
+    "/members/me/leave/", "/accounts/", "/admin/", "/i18n/", "/static/", "/media/",
+    "/documents/", "/healthz", "/robots.txt",
+)  # fmt: skip
+
+
+class ConsentRequiredMiddleware:
+    """Send a signed-in member who has not accepted the latest material consent version to the
+    consent page, on their next visit rather than their next login.
+
+    Cheap on purpose: the session remembers which baseline the member's consent was checked
+    against, and the baseline itself is remembered by the process for a few seconds
+    (``selectors.consent_baseline_cached``), so a member's request costs no query until a new
+    material version is published; then one query decides.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and not user.is_staff
+            and not request.path.startswith(CONSENT_EXEMPT_PREFIXES)
+        ):
+            baseline = selectors.consent_baseline_cached()
+            if request.session.get(SESSION_CONSENT_OK) != baseline:
+                member_id, consented = selectors.member_consent_state(user, baseline)
+                if consented:
+                    request.session[SESSION_CONSENT_OK] = baseline
+                elif member_id is not None:
+                    if not request.accepts("text/html"):
+                        return JsonResponse(
+                            {
+                                "error": "consent_required",
+                                "message": _("请先阅读并同意新的授权说明。"),
+                            },
+                            status=403,
+                        )
+                    if request.method == "GET":
+                        request.session[SESSION_AFTER_LOGIN] = request.get_full_path()
+                    return redirect("members:consent")
         return self.get_response(request)

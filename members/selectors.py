@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time as time_module
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet, Value
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.models import AuditEntry
 from members.defaults import FIRST_CONSENT, FIRST_CONSENT_TITLE
 from members.models import (
     AdmissionSettings,
@@ -71,10 +74,96 @@ def current_consent_text() -> ConsentText:
     return text
 
 
+def consent_baseline() -> int:
+    """The version every member must have accepted (or a later one): the latest material one.
+
+    A non-material version (a typo fix) becomes the current text without asking anyone again,
+    so whoever accepted the material version before it still holds a valid consent.
+    """
+    version = (
+        ConsentText.objects.filter(published_at__isnull=False, material=True)
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+    return version if version is not None else current_consent_text().version
+
+
+BASELINE_MEMO_SECONDS = 30
+_baseline_memo: list[tuple[int, float]] = []
+
+
+def consent_baseline_cached() -> int:
+    """``consent_baseline`` remembered by this process for a few seconds, for the check on
+    every member request (``ConsentRequiredMiddleware``). A publication in this process forgets
+    it at once; other processes see a new version within ``BASELINE_MEMO_SECONDS``."""
+    now = time_module.monotonic()
+    if _baseline_memo and now - _baseline_memo[0][1] < BASELINE_MEMO_SECONDS:
+        return _baseline_memo[0][0]
+    version = consent_baseline()
+    _baseline_memo[:] = [(version, now)]
+    return version
+
+
+def consent_baseline_forget() -> None:
+    """Forget the remembered baseline now and again after commit (a request in between may
+    have read the old one)."""
+    _baseline_memo.clear()
+    if connection.in_atomic_block:
+        transaction.on_commit(_baseline_memo.clear)
+
+
 def has_current_consent(member: Member | None) -> bool:
     if member is None:
         return False
-    return Consent.objects.filter(member=member, text=current_consent_text()).exists()
+    return Consent.objects.filter(
+        member=member, text__published_at__isnull=False, text__version__gte=consent_baseline()
+    ).exists()
+
+
+def member_consent_state(user, baseline: int) -> tuple[int | None, bool]:
+    """The user's member id (None: not a member yet) and whether they accepted ``baseline`` or a
+    later published version; one query."""
+    row = (
+        Member.objects.filter(user=user)
+        .annotate(
+            consented=Exists(
+                Consent.objects.filter(
+                    member=OuterRef("pk"),
+                    text__published_at__isnull=False,
+                    text__version__gte=baseline,
+                )
+            )
+        )
+        .values_list("pk", "consented")
+        .first()
+    )
+    return (row[0], row[1]) if row else (None, False)
+
+
+def accepted_consent(member: Member) -> Consent | None:
+    """The member's latest acceptance, with its text (for their privacy page)."""
+    return member.consents.select_related("text").order_by("-text__version").first()
+
+
+def consent_texts_published() -> QuerySet[ConsentText]:
+    return ConsentText.objects.filter(published_at__isnull=False).order_by("-version")
+
+
+def consent_text_history(text: ConsentText) -> QuerySet[AuditEntry]:
+    """The audit entries of one version, oldest first: who drafted, edited, reviewed it."""
+    return AuditEntry.objects.filter(
+        target_type=ConsentText._meta.label, target_id=str(text.pk)
+    ).order_by("created_at", "id")
+
+
+def consent_text_previous(text: ConsentText) -> ConsentText | None:
+    """The published version a text is compared with: the one before it if it is published,
+    else the current one (what the draft would replace)."""
+    published = consent_texts_published()
+    if text.version is not None:
+        return published.filter(version__lt=text.version).first()
+    return published.first()
 
 
 def waitlist_position(member: Member) -> int | None:

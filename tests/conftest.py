@@ -92,6 +92,15 @@ def _fresh_page_cache():
     pagecache._bump_now()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_consent_baseline():
+    """Each test reads the consent baseline from its own database: a web process remembers it
+    for a few seconds, and a test's rolled-back publication must not outlive the test."""
+    from members import selectors
+
+    selectors.consent_baseline_forget()
+
+
 def wait_until(predicate, timeout: float = 20, interval: float = 0.1):
     """Poll ``predicate`` until it returns a truthy value (returned) or the timeout passes."""
     deadline = time.monotonic() + timeout

@@ -6,7 +6,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from members.models import Member, Tier
+from members.models import Consent, Member, Tier
+from members.selectors import current_consent_text
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -45,8 +46,16 @@ def standard_tiers() -> dict[str, Tier]:
 class MemberFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Member
+        skip_postgeneration_save = True  # the consent hook saves its own row
 
     user = factory.SubFactory(UserFactory)
     state = Member.State.MEMBER
     display_name = factory.Sequence(lambda n: f"会员{n}")
     joined_at = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def consent(self, create, extracted, **kwargs):
+        """Every member accepted the consent text in force when they joined (``consent=False``:
+        one who did not, whom the site sends to the consent page)."""
+        if create and extracted is not False:
+            Consent.objects.get_or_create(member=self, text=current_consent_text())

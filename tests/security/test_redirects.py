@@ -78,7 +78,7 @@ def test_weibo_login_never_continues_off_site(client, weibo_sandbox, landing_sit
 
 @pytest.mark.parametrize("target", OFF_SITE)
 def test_welcome_router_keeps_members_on_site(client, member, target):
-    Consent.objects.create(member=member, text=current_consent_text())
+    assert Consent.objects.filter(member=member, text=current_consent_text()).exists()
     client.force_login(member.user)
     response = client.get("/members/welcome/", {"next": target})
     assert response.status_code == 302
