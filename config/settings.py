@@ -250,6 +250,7 @@ MIDDLEWARE = [
     # A member asked to accept a new material consent version is sent to it on any page.
     "members.middleware.ConsentRequiredMiddleware",
     "core.middleware.RejectNullCharactersMiddleware",
+    "core.middleware.AdminPathGuardMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
     "core.reports.middleware.DailyActiveMemberMiddleware",

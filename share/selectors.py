@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.db.models import Count, Max, Q, QuerySet, Sum
@@ -61,10 +62,14 @@ def shareable_for_member(member: Member, limit: int = 20) -> list[Shareable]:
     return items
 
 
+# What ``services.link_token`` makes (URL-safe base64), within the column's length.
+TOKEN_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
 def share_for_landing(token: str) -> Share | None:
     """The member's latest share of this subject (visits go to it), preferring one that was sent."""
-    if not token or len(token) > 32:
-        return None
+    if not TOKEN_FORMAT.fullmatch(token or ""):
+        return None  # not one of our tokens (a NUL would even make PostgreSQL refuse the query)
     return (
         Share.objects.filter(token=token)
         .select_related("member", "item", "tier", "redemption__reward")
