@@ -7,7 +7,48 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.views import defaults
 from wagtail.models import Page
+
+from core.clientip import client_ip, parse_address
+
+
+class DebugPagesForLocalClientsMiddleware:
+    """With DEBUG on, Django's technical error pages go to a browser on this machine only.
+
+    A technical 500 page shows local variables, settings and querysets (user names among
+    them); a technical 404 lists every URL pattern. ``./run`` turns DEBUG on and listens on
+    the loopback interface only (``config.launcher.web_server_argv``); should DEBUG still be on
+    where other machines reach the site, they get the plain error pages instead. Outermost,
+    so it sees the answer of every other layer. Costs nothing with DEBUG off.
+    """
+
+    MARKER = b"DEBUG = True"  # in both of Django's technical pages (HTML and text)
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            settings.DEBUG
+            and response.status_code in (404, 500)
+            and not response.streaming
+            and self.MARKER in response.content
+            and not self.is_local(request)
+        ):
+            if response.status_code == 404:
+                return defaults.page_not_found(request, Http404())
+            return defaults.server_error(request)
+        return response
+
+    @staticmethod
+    def is_local(request) -> bool:
+        ip = client_ip(request)
+        address = parse_address(ip)
+        return address is not None and (
+            address.is_loopback or ip in getattr(settings, "INTERNAL_IPS", ())
+        )
 
 
 class DefaultLanguageMiddleware:
