@@ -16,6 +16,7 @@ MODERATOR = "社区审核员"
 LOYALTY_OPERATOR = "积分运营"
 MEMBER_MANAGER = "会员管理"
 AUDITOR = "审计员"
+COMPLIANCE_OFFICER = "合规专员"
 ADMINISTRATOR = "管理员"
 
 ADMIN_ACCESS = "wagtailadmin.access_admin"
@@ -28,6 +29,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "wagtailimages.add_image", "wagtailimages.change_image", "wagtailimages.choose_image",
         "wagtaildocs.add_document", "wagtaildocs.change_document", "wagtaildocs.choose_document",
         "share.view_share", "share.change_sharesettings", "core.view_growth_report",
+        # Drafts new consent texts and submits them; compliance reviews and publishes.
+        "members.view_consenttext", "members.add_consenttext", "members.change_consenttext",
     ],
     MODERATOR: [
         ADMIN_ACCESS,
@@ -50,6 +53,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "members.change_application", "members.view_invitationcode",
         "members.add_invitationcode", "members.view_customerimport",
         "members.add_customerimport", "members.change_admissionsettings",
+    ],
+    # Owns what members consent to (PIPL): drafts, reviews and publishes consent texts; each
+    # version's own audit history is on its page. Publishing needs a second person (four eyes,
+    # enforced by members.consent_services): a draft by one officer is approved by another.
+    COMPLIANCE_OFFICER: [
+        ADMIN_ACCESS,
+        "members.view_consenttext", "members.add_consenttext", "members.change_consenttext",
+        "members.publish_consenttext",
     ],
 }  # fmt: skip
 # Page permissions on the community's part of the tree (Wagtail's own permission model).
@@ -97,7 +108,10 @@ def role_permissions(role: str) -> list[Permission]:
     return _perms(ROLE_PERMISSIONS[role])
 
 
-ALL_ROLES = [MARKETING_EDITOR, MODERATOR, LOYALTY_OPERATOR, MEMBER_MANAGER, AUDITOR, ADMINISTRATOR]
+ALL_ROLES = [
+    MARKETING_EDITOR, MODERATOR, LOYALTY_OPERATOR, MEMBER_MANAGER, AUDITOR, COMPLIANCE_OFFICER,
+    ADMINISTRATOR,
+]  # fmt: skip
 
 
 def roles_sync() -> dict[str, int]:

@@ -12,6 +12,7 @@ from wagtail.admin.menu import Menu, SubmenuMenuItem
 
 from core.adminkit import PermissionMenuItem
 from members import admin_views as views
+from members import consent_admin as consent_views
 
 admin_urlpatterns = [
     path("", views.member_list, name="member_list"),
@@ -30,6 +31,13 @@ admin_urlpatterns = [
     path("invitations/export.csv", views.invitation_export, name="invitation_export"),
     path("imports/", views.import_list, name="imports"),
     path("imports/<int:pk>/", views.import_detail, name="import_detail"),
+    path("consent/", consent_views.consent_text_list, name="consent_list"),
+    path("consent/new/", consent_views.consent_text_create, name="consent_create"),
+    path("consent/<int:pk>/", consent_views.consent_text_detail, name="consent_detail"),
+    path("consent/<int:pk>/edit/", consent_views.consent_text_edit, name="consent_edit"),
+    path("consent/<int:pk>/compare/", consent_views.consent_text_compare, name="consent_compare"),
+    path("consent/<int:pk>/submit/", consent_views.consent_text_submit, name="consent_submit"),
+    path("consent/<int:pk>/review/", consent_views.consent_text_review, name="consent_review"),
 ]
 
 
@@ -58,6 +66,10 @@ def register_members_menu():
             _("客户名单导入"), reverse("members_admin:imports"),
             (views.PERM_VIEW_IMPORTS, views.PERM_ADD_IMPORTS),
             name="member-imports", icon_name="upload", order=400,
+        ),
+        PermissionMenuItem(
+            _("授权说明"), reverse("members_admin:consent_list"), consent_views.ANY_CONSENT_PERM,
+            name="member-consent", icon_name="doc-full", order=500,
         ),
     ]  # fmt: skip
     return SubmenuMenuItem(
