@@ -15,6 +15,7 @@ urlpatterns = [
     path("join/apply/", views.join_by_application, name="join_apply"),
     path("me/", views.me, name="me"),
     path("me/invitations/", views.create_invitation, name="create_invitation"),
+    path("me/privacy/", views.privacy, name="privacy"),
     path("me/export/", privacy_views.export_start, name="export"),
     path("me/exports/<str:token>/", privacy_views.export_status, name="export_status"),
     path("me/exports/<str:token>/download/", privacy_views.export_download, name="export_download"),

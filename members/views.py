@@ -76,6 +76,12 @@ def consent(request: HttpRequest) -> HttpResponse:
         if request.POST.get("decision") != "accept":
             logout(request)
             return render(request, "members/consent_declined.html")
+        shown = request.POST.get("version")
+        if shown and shown != str(text.version):
+            # Staff published a new version while the member was reading: accept only what
+            # they saw, so show the new one first.
+            messages.info(request, _("授权说明刚刚更新，请阅读新版本后再确认。"))
+            return redirect("members:consent")
         try:
             member = services.consent_accept(
                 user=request.user, text=text, login=login, ip=client_ip(request)
@@ -90,11 +96,14 @@ def consent(request: HttpRequest) -> HttpResponse:
             attach_referral_from_request(request, member)
         return _route_by_state(request, member)
     profile = (login.profile if login else {}) or {}
+    title, body = text.in_language(request.LANGUAGE_CODE)
     return render(
         request,
         "members/consent.html",
         {
             "text": text,
+            "title": title,
+            "body": body,
             "screen_name": profile.get("screen_name") or (member and member.weibo_screen_name),
             "renewal": member is not None,
         },
@@ -191,6 +200,30 @@ def me(request: HttpRequest) -> HttpResponse:
             "invitations": invitations,
             "settings": selectors.admission_settings(),
             "latest_export": privacy_selectors.latest_data_export(member),
+        },
+    )
+
+
+@login_required
+def privacy(request: HttpRequest) -> HttpResponse:
+    """The consent text in force, in the member's language, and what they accepted when.
+
+    After a non-material change the member sees the current text while their acceptance of the
+    earlier version still holds."""
+    member = _member(request)
+    if member is None:
+        return redirect("members:welcome")
+    text = selectors.current_consent_text()
+    title, body = text.in_language(request.LANGUAGE_CODE)
+    return render(
+        request,
+        "members/privacy.html",
+        {
+            "text": text,
+            "title": title,
+            "body": body,
+            "accepted": selectors.accepted_consent(member),
+            "consent_valid": selectors.has_current_consent(member),
         },
     )
 
