@@ -10,7 +10,7 @@ with personal data to an app means adding it to that app's ``privacy.py``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils.functional import Promise
@@ -49,7 +49,6 @@ class Departure:
     avatar_url: str
     placeholder_name: str
     placeholder_text: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Eraser = Callable[[Departure], None]
