@@ -246,13 +246,26 @@ def test_through_a_proxy_chain_weibo_receives_the_clients_address(sandbox, club,
     assert _share_through_the_site(sandbox, club, browser)["rip"] == CLIENT
 
 
-def test_staff_login_limits_of_allauth_key_on_the_same_address(client):
-    """allauth counts failed staff logins per address: a forged header starts no new count."""
-    from members.adapters import AccountAdapter
+def test_staff_login_failures_behind_our_proxy_count_per_client(settings):
+    """allauth's limit on failed staff logins (10 a minute per address) keys on the same
+    address: one client's failures lock that client out, not every staff member behind the
+    proxy."""
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    staff = StaffFactory(username="real-staffer")
+    staff.set_password("a-long-password-1")
+    staff.save()
 
-    request = RequestFactory().post("/accounts/login/", HTTP_X_FORWARDED_FOR="1.2.3.4")
-    request.META["REMOTE_ADDR"] = CLIENT
-    assert AccountAdapter(request).get_client_ip(request) == CLIENT
+    def login(client_address: str, username: str, password: str):
+        browser = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=client_address)
+        response = browser.post("/accounts/login/", {"login": username, "password": password})
+        return response, "_auth_user_id" in browser.session
+
+    for attempt in range(10):
+        login("203.0.113.7", f"guess{attempt}", "wrong-password")
+    response, signed_in = login("203.0.113.7", "real-staffer", "a-long-password-1")
+    assert not signed_in and "登录失败次数过多" in response.content.decode()
+    _response, signed_in = login("203.0.113.8", "real-staffer", "a-long-password-1")
+    assert signed_in
 
 
 # --- Settings ------------------------------------------------------------------------------------
