@@ -92,6 +92,14 @@ if env_str("DATABASE_TEST_NAME"):
     # Each ./test run gets its own test database, so concurrent runs never drop each other's.
     _database["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME")}
 _database["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+# DATABASE_POOLER=transaction when DATABASE_URL points at PgBouncer in transaction mode: each
+# transaction may run on another server connection, so a cursor WITH HOLD (Django's
+# ``.iterator()`` outside a transaction, used by the CSV exports) would be gone by the next fetch.
+DATABASE_POOLER = (env_str("DATABASE_POOLER", "") or "").strip().lower()
+if DATABASE_POOLER not in ("", "session", "transaction"):
+    raise ImproperlyConfigured("DATABASE_POOLER must be empty, 'session' or 'transaction'.")
+if DATABASE_POOLER == "transaction":
+    _database["DISABLE_SERVER_SIDE_CURSORS"] = True
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

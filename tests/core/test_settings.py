@@ -78,3 +78,22 @@ def test_production_cookies_are_secure_and_http_only():
     result = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, env=env,
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.stdout.split() == ["True", "True", "Lax", "True", "True", "True"], result.stderr
+
+
+def test_transaction_pooling_turns_off_server_side_cursors():
+    """Behind PgBouncer in transaction mode a cursor WITH HOLD (``.iterator()``) would be looked
+    for on another server connection by its next fetch."""
+    show = [
+        "shell",
+        "-c",
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default'].get('DISABLE_SERVER_SIDE_CURSORS', False))",
+    ]
+    pooled = run_django({"DATABASE_POOLER": "transaction"}, *show)
+    assert pooled.returncode == 0, pooled.stderr
+    assert pooled.stdout.strip().splitlines()[-1] == "True"
+    direct = run_django({"DATABASE_POOLER": None}, *show)
+    assert direct.stdout.strip().splitlines()[-1] == "False"
+    unknown = run_django({"DATABASE_POOLER": "statement"}, "check")
+    assert unknown.returncode != 0
+    assert "DATABASE_POOLER must be" in unknown.stderr
