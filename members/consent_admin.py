@@ -80,9 +80,10 @@ def consent_text_create(request: HttpRequest) -> HttpResponse:
     """A new draft, empty or copied from an existing version (``?from=<id>``)."""
     source_id = request.POST.get("from") or request.GET.get("from")
     source = get_object_or_404(ConsentText, pk=source_id) if source_id else None
-    form = ConsentTextForm(
-        request.POST or None, initial=ConsentTextForm.initial_from(source) if source else None
-    )
+    # A copy starts as a material change whatever its source was: not asking members again is a
+    # decision the author makes for this draft, never one inherited from a typo fix.
+    initial = {**ConsentTextForm.initial_from(source), "material": True} if source else None
+    form = ConsentTextForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         text = consent_services.consent_text_create(
             actor=request.user,

@@ -211,6 +211,11 @@ def test_a_non_material_change_does_not_ask_again_but_shows_the_new_text(
     assert "同意了版本 1" in page and "您的同意继续有效" in page
     assert list(member.consents.values_list("text__version", flat=True)) == [1]
 
+    # A draft copied from the typo fix starts as material again: not asking is decided anew.
+    client.force_login(staff[roles.MARKETING_EDITOR])
+    form = client.get(f"{NEW_URL}?from={fixed.pk}").content.decode()
+    assert "checked" in form.split('name="material"')[1].split(">")[0]
+
     # A material change after it asks again, even though the member never saw the typo fix.
     publish(client, staff)
     client.force_login(member.user)
