@@ -7,10 +7,11 @@ not UTF-8, an over-long string, integers past every column's range, text with qu
 breaks, and the ids of rows that belong to someone else. Each persona asks: an outsider, an
 applicant, members of the lowest and highest tier, a suspended member, one who left, and staff.
 
-The walk is sampled, not multiplied out: every route gets every value once, and each value goes
-to a persona chosen in turn, so every persona meets every route and the module stays well under
-a minute of requests. Members opening the staff admin also get checked for what they see: a
-redirect to the login or a refusal, never a page that names anyone.
+The walk is sampled, not multiplied out: each parameter of each route gets the values that broke
+things before (NUL, not UTF-8, over-long, past the integer range, 0) and two more in turn, and
+each request goes to the next persona and method (GET, POST) in turn: about a thousand requests,
+some 15 seconds. Members opening the staff admin also get checked for what they see: a redirect
+to the login or a refusal, never a page that names anyone.
 """
 
 from __future__ import annotations
