@@ -363,14 +363,19 @@ AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
 if AWS_STORAGE_BUCKET_NAME:
     # Media on object storage (S3-compatible, e.g. Aliyun OSS or Tencent COS) for several web
     # machines. Files stay private: gated images are served through the access-checking view.
+    # Keys come from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, read by boto3).
+    # The few signed URLs (staff admin thumbnails, reward pictures) are SigV4, valid 10 minutes.
     _media_backend = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
             "endpoint_url": env_str("AWS_S3_ENDPOINT_URL"),
             "region_name": env_str("AWS_S3_REGION_NAME"),
+            "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE"),  # "virtual" for Aliyun OSS
+            "signature_version": "s3v4",
             "default_acl": "private",
             "querystring_auth": True,
+            "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 600),
             "file_overwrite": False,
         },
     }
