@@ -167,6 +167,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "worker-heartbeat": {"task": "core.tasks.record_worker_heartbeat", "schedule": 60.0},
     # Chain the audit entries of ended transactions (core/audit.py); cheap when there is none.
     "core-audit-seal": {"task": "core.audit_seal", "schedule": 5.0},
+    # A signed checkpoint of the chain's length and head, kept outside the database.
+    "core-audit-checkpoint": {
+        "task": "core.audit_checkpoint",
+        "schedule": float(env_int("AUDIT_CHECKPOINT_INTERVAL", 600)),
+    },
     "community-open-windows": {"task": "community.announce_opened_windows", "schedule": 60.0},
     "community-flush-item-views": {"task": "community.flush_item_views", "schedule": 10.0},
     # Loyalty (times in CELERY_TIMEZONE): expiry just after midnight, then tiers, then the proof.
@@ -453,6 +458,17 @@ SOCIALACCOUNT_PROVIDERS = {
 }
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", [])
 
+# --- Audit trail (core/audit/) ------------------------------------------------------------------
+# HMAC keys of the audit chain, "id:base64key,id2:base64key" (32 bytes or more each; every key an
+# entry was ever sealed with stays listed). AUDIT_KEY_ID seals new entries (default: the first).
+# Unset: a key derived from SECRET_KEY (id "dev"); `check --deploy` warns.
+AUDIT_KEYS = env_str("AUDIT_KEYS", "") or ""
+AUDIT_KEY_ID = env_str("AUDIT_KEY_ID", "") or ""
+# Where signed checkpoints are kept besides the log stream: a STORAGES alias ("" = log only).
+AUDIT_CHECKPOINT_STORAGE = env_str("AUDIT_CHECKPOINT_STORAGE", "default") or ""
+if AUDIT_CHECKPOINT_STORAGE.lower() in ("none", "off", "false"):
+    AUDIT_CHECKPOINT_STORAGE = ""
+
 # --- Personal information (PIPL; members/privacy, docs/privacy.md) --------------------------------
 # Days a member's data export can be downloaded before its file is deleted.
 PRIVACY_EXPORT_DAYS = env_int("PRIVACY_EXPORT_DAYS", 7)
@@ -496,5 +512,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         "celery": {"level": LOG_LEVEL},
         "django_tasks": {"level": "WARNING"},
+        # Signed audit checkpoints, one JSON line each: ship this logger somewhere we keep.
+        "core.audit.checkpoint": {"level": "INFO"},
     },
 }

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from core.adminkit import permission_required
-from core.audit import audit_seal
+from core.audit import audit_resolve, audit_seal, audit_subject_pseudonyms
 from core.csvexport import csv_response
 from core.models import AuditEntry
 
@@ -37,11 +38,17 @@ def filtered_entries(params) -> tuple:
     }
     if filters["action"]:
         entries = entries.filter(action__icontains=filters["action"])
+    # People and objects are stored as pseudonyms: a name matches through their current label.
     if filters["actor"]:
-        entries = entries.filter(actor_label__icontains=filters["actor"])
+        entries = entries.filter(
+            Q(actor_label__icontains=filters["actor"])
+            | Q(actor_label__in=audit_subject_pseudonyms(filters["actor"]))
+        )
     if filters["target"]:
-        entries = entries.filter(target_label__icontains=filters["target"]) | entries.filter(
-            target_type__icontains=filters["target"]
+        entries = entries.filter(
+            Q(target_label__in=audit_subject_pseudonyms(filters["target"]))
+            | Q(target_type__icontains=filters["target"])
+            | Q(target_id=filters["target"])
         )
     if start := _day(filters["from"]):
         entries = entries.filter(created_at__gte=start)
@@ -55,6 +62,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     audit_seal(wait=False)  # show entries chained, not waiting for the next beat
     entries, filters = filtered_entries(request.GET)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    page.object_list = audit_resolve(page.object_list)  # pseudonyms → current labels, one query
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "core/admin/audit_log.html",
@@ -70,10 +78,10 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     audit_seal(wait=False)
     entries, filters = filtered_entries(request.GET)
     rows = [
-        [e.pk, timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), e.actor_label,
-         e.action, e.target_type, e.target_id, e.target_label, e.before, e.after, e.reason,
-         e.ip or "", e.entry_hash]
-        for e in entries[:EXPORT_LIMIT]
+        [e.pk, timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), e.actor_name,
+         e.action, e.target_type, e.target_id, e.target_name, e.before_shown, e.after_shown,
+         e.reason, e.ip or "", e.entry_hash]
+        for e in audit_resolve(entries[:EXPORT_LIMIT])
     ]  # fmt: skip
     audit_record(action="audit.exported", actor=request.user, target="audit log",
                  after={"filters": filters, "rows": len(rows)}, ip=client_ip(request))  # fmt: skip

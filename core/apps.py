@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        import core.checks  # noqa: F401 - registers the system checks
         import core.signals  # noqa: F401
 
         post_migrate.connect(_sync_roles, dispatch_uid="core.roles_sync")

@@ -35,8 +35,85 @@ class WorkerHeartbeat(models.Model):
         return f"{self.worker} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
+PSEUDONYM_PREFIX = "psn_"
+
+
+def is_pseudonym(value) -> bool:
+    """Whether a stored label is a pseudonym (``psn_`` and 16 hex digits)."""
+    return (
+        isinstance(value, str)
+        and len(value) == 20
+        and value.startswith(PSEUDONYM_PREFIX)
+        and all(c in "0123456789abcdef" for c in value[4:])
+    )
+
+
+class AuditSubjectQuerySet(models.QuerySet):
+    def labels(self, pseudonyms) -> dict[str, str]:
+        """The current label of each pseudonym ("" once forgotten): the newest row wins."""
+        wanted = {p for p in pseudonyms if is_pseudonym(p)}
+        if not wanted:
+            return {}
+        labels: dict[str, str] = {}
+        rows = (
+            self.filter(pseudonym__in=wanted)
+            .order_by("pseudonym", "-id")
+            .values_list("pseudonym", "label", "forgotten_at")
+        )
+        for pseudonym, label, forgotten_at in rows:
+            if pseudonym not in labels:
+                labels[pseudonym] = "" if forgotten_at else label
+        return labels
+
+
+class AuditSubject(models.Model):
+    """What a pseudonym in the audit trail stands for: a person, an object, an IP address.
+
+    Audit entries are sealed into a keyed hash chain and never change, so they must not hold
+    personal data that a member may ask us to erase: their labels, IP addresses and personal
+    values are pseudonyms (``psn_...``), and this table maps each pseudonym to its label.
+    Erasing a person blanks the label and key of every subject they own
+    (``core.audit.audit_forget_person``); the chain is untouched and still verifies.
+
+    Rows are only added (a changed label is a new row with the same pseudonym; the newest
+    wins), so recording an entry never waits on another transaction's subject row.
+    """
+
+    class Kind(models.TextChoices):
+        OBJECT = "object", _("对象")
+        IP = "ip", _("IP 地址")
+        VALUE = "value", _("个人数据")
+
+    pseudonym = models.CharField(_("化名"), max_length=20, db_index=True)
+    kind = models.CharField(_("类型"), max_length=10, choices=Kind.choices)
+    # What the pseudonym stands for ("members.Member:7", or the owner, kind and value of an IP
+    # address or personal value); blanked when forgotten, as it may itself be personal.
+    key = models.CharField(max_length=300, blank=True, db_index=True)
+    # The person the subject belongs to ("auth.User:5", "members.Member:7"), "" for none.
+    owner = models.CharField(max_length=120, blank=True, db_index=True)
+    label = models.CharField(_("名称"), max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    forgotten_at = models.DateTimeField(_("删除时间"), null=True, blank=True)
+
+    objects = AuditSubjectQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("审计化名")
+        verbose_name_plural = _("审计化名")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return self.pseudonym
+
+
 class AuditEntry(models.Model):
-    """Append-only record of a staff action or an automated decision (see ``core.audit``)."""
+    """Append-only record of a staff action or an automated decision (see ``core.audit``).
+
+    ``actor_label``, ``target_label`` and ``ip_ref`` hold pseudonyms for people and objects
+    (``AuditSubject``); ``actor_name``, ``target_name`` and ``ip`` resolve them for display.
+    PostgreSQL triggers refuse every UPDATE, DELETE and TRUNCATE except the sealer's one
+    UPDATE that fills the empty hashes of an entry (migration ``0009``).
+    """
 
     created_at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
     action = models.CharField(_("操作"), max_length=80, db_index=True)
@@ -51,7 +128,8 @@ class AuditEntry(models.Model):
     before = models.JSONField(_("修改前"), default=dict, blank=True)
     after = models.JSONField(_("修改后"), default=dict, blank=True)
     reason = models.TextField(_("原因"), blank=True)
-    ip = models.GenericIPAddressField(_("IP 地址"), null=True, blank=True)
+    # The pseudonym of the IP address the action came from ("" for none).
+    ip_ref = models.CharField(_("IP 地址（化名）"), max_length=20, blank=True)
     # Set by the database on insert: the writing transaction. The chain order is (xact, id).
     xact = TransactionIdField(
         db_default=Func(function="pg_current_xact_id", output_field=models.BigIntegerField()),
@@ -60,6 +138,8 @@ class AuditEntry(models.Model):
     # Empty until ``core.audit.audit_seal`` chains the entry; set once, by the sealer only.
     previous_hash = models.CharField(max_length=64, blank=True)
     entry_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    # The id of the key (``AUDIT_KEYS``) the entry's HMAC was computed with.
+    key_id = models.CharField(max_length=32, blank=True)
 
     class Meta:
         verbose_name = _("审计记录")
@@ -81,6 +161,7 @@ class AuditEntry(models.Model):
         return bool(self.entry_hash)
 
     def payload(self) -> dict:
+        """What the entry's HMAC covers (with the previous hash and the key id)."""
         return {
             "id": self.pk,
             "created_at": self.created_at.isoformat() if self.created_at else None,
@@ -93,11 +174,76 @@ class AuditEntry(models.Model):
             "before": self.before,
             "after": self.after,
             "reason": self.reason,
-            "ip": self.ip,
+            "ip": self.ip_ref,
         }
+
+    # --- display: pseudonyms resolved to their current labels --------------------------------
+
+    def pseudonyms(self) -> set[str]:
+        """Every pseudonym the entry holds: its labels, IP address and personal values."""
+        found = {v for v in (self.actor_label, self.target_label, self.ip_ref) if is_pseudonym(v)}
+        _collect_pseudonyms(self.before, found)
+        _collect_pseudonyms(self.after, found)
+        return found
+
+    def _labels(self) -> dict[str, str]:
+        labels = getattr(self, "_resolved_labels", None)
+        if labels is None:  # one entry alone; lists are resolved at once by core.audit
+            labels = AuditSubject.objects.labels(self.pseudonyms())
+            self._resolved_labels = labels
+        return labels
+
+    def _shown(self, value):
+        if isinstance(value, dict):
+            return {key: self._shown(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._shown(item) for item in value]
+        return self._resolve(value) if is_pseudonym(value) else value
+
+    @property
+    def before_shown(self) -> dict:
+        return self._shown(self.before)
+
+    @property
+    def after_shown(self) -> dict:
+        return self._shown(self.after)
+
+    def _resolve(self, value: str) -> str:
+        if not is_pseudonym(value):
+            return value
+        return self._labels().get(value) or str(FORGOTTEN_LABEL)
+
+    @property
+    def actor_name(self) -> str:
+        return self._resolve(self.actor_label)
+
+    @property
+    def target_name(self) -> str:
+        return self._resolve(self.target_label) if self.target_label else self.target_id
+
+    @property
+    def ip(self) -> str | None:
+        """The IP address the action came from; None when unknown or erased."""
+        if not self.ip_ref:
+            return None
+        return self._labels().get(self.ip_ref) or None
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit entries are never deleted")
+
+
+FORGOTTEN_LABEL = _("（个人数据已删除）")
+
+
+def _collect_pseudonyms(value, found: set[str]) -> None:
+    if isinstance(value, dict):
+        for item in value.values():
+            _collect_pseudonyms(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_pseudonyms(item, found)
+    elif is_pseudonym(value):
+        found.add(value)
 
 
 class Notification(models.Model):

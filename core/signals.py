@@ -11,26 +11,26 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from wagtail.models import ModelLogEntry, PageLogEntry
 
+from core.audit import AuditTarget, audit_record
+
 
 @receiver(post_save, sender=PageLogEntry)
 @receiver(post_save, sender=ModelLogEntry)
 def mirror_wagtail_log_entry(sender, instance, created, **kwargs):
     if not created:
         return
-    import json
-
-    from django.core.serializers.json import DjangoJSONEncoder
-
-    from core.audit import audit_record
-
-    # Wagtail's log data may hold datetimes (a scheduled go-live) and other non-JSON values:
-    # stored as Wagtail's own JSON encoder would write them.
-    data = json.loads(json.dumps(instance.data, cls=DjangoJSONEncoder, default=str))
+    content_type = instance.content_type
+    model = content_type.model_class()
+    # The object's label (a page title, a user's name) goes to the pseudonym mapping; the data
+    # Wagtail logged (datetimes of a scheduled go-live, ...) is made plain JSON by audit_record.
     audit_record(
         action=f"wagtail.{instance.action}",
         actor=instance.user,
-        target=f"{instance.content_type.app_label}.{instance.content_type.model}:"
-        f"{instance.object_id}",
-        after={"label": instance.label, "data": data, "revision": instance.revision_id},
+        target=AuditTarget(
+            type=model._meta.label if model else f"{content_type.app_label}.{content_type.model}",
+            id=str(instance.object_id),
+            label=str(instance.label or ""),
+        ),
+        after={"data": instance.data or {}, "revision": instance.revision_id},
         rule="" if instance.user_id else "wagtail",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -55,11 +56,30 @@ def test_check_deploy_is_clean_with_debug_off():
             "SECRET_KEY": secrets.token_urlsafe(50),
             "SITE_URL": "https://club.example.com",
             "ALLOWED_HOSTS": "club.example.com",
+            "AUDIT_KEYS": f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",
         },
         "check", "--deploy", "--fail-level", "WARNING",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_the_audit_chain_has_no_key_of_its_own():
+    production = {
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "SITE_URL": "https://club.example.com",
+        "ALLOWED_HOSTS": "club.example.com",
+    }
+    unset = run_django({**production, "AUDIT_KEYS": None}, "check", "--deploy")
+    assert "core.W001" in unset.stdout + unset.stderr
+    unknown = run_django(
+        {**production, "AUDIT_KEYS": f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",
+         "AUDIT_KEY_ID": "k2"},
+        "check", "--deploy",
+    )  # fmt: skip
+    assert unknown.returncode != 0
+    assert "core.E001" in unknown.stderr and "AUDIT_KEY_ID 'k2'" in unknown.stderr
 
 
 def test_production_cookies_are_secure_and_http_only():
