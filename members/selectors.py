@@ -284,6 +284,7 @@ def member_overview(member: Member, *, rows: int = DETAIL_ROWS) -> dict[str, Any
     what its rows display.
     """
     from community.models import Comment, OfferClaim, Registration
+    from core.audit import audit_resolve
     from core.models import AuditEntry, Notification
     from loyalty.models import PointsAccount, PointsEntry, PointsLot, Redemption, TierChange
     from share.models import Share
@@ -329,7 +330,7 @@ def member_overview(member: Member, *, rows: int = DETAIL_ROWS) -> dict[str, Any
         "notifications": list(
             Notification.objects.filter(user_id=member.user_id).order_by("-pk")[:rows]
         ),
-        "audit_entries": list(
+        "audit_entries": audit_resolve(
             AuditEntry.objects.filter(
                 target_type=Member._meta.label, target_id=str(member.pk)
             ).order_by("-pk")[:AUDIT_ROWS]

@@ -23,6 +23,7 @@ from community.models_interaction import (
     ItemLike,
     ModerationKeyword,
 )
+from core.audit import audit_resolve
 from core.models import AuditEntry
 from members.selectors import ViewerStatus
 
@@ -221,10 +222,13 @@ def comment_for_staff(pk: int) -> Comment | None:
     )
 
 
-def comment_audit_entries(comment: Comment, limit: int = 200) -> QuerySet[AuditEntry]:
-    return AuditEntry.objects.filter(
-        target_type=Comment._meta.label, target_id=str(comment.pk)
-    ).order_by("-id")[:limit]
+def comment_audit_entries(comment: Comment, limit: int = 200) -> list[AuditEntry]:
+    """The comment's audit entries, newest first, with their pseudonyms resolved for display."""
+    return audit_resolve(
+        AuditEntry.objects.filter(
+            target_type=Comment._meta.label, target_id=str(comment.pk)
+        ).order_by("-id")[:limit]
+    )
 
 
 def keywords_by_hits() -> QuerySet[ModerationKeyword]:
