@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core import crypto
-from core.audit import audit_record
+from core.audit import audit_forget_person, audit_record
 from core.errors import DomainError
 from core.events import publish_on_commit, user_group
 from core.locking import Lock, lock_one, lock_rows
@@ -710,6 +710,7 @@ def member_leave(*, member: Member, ip: str | None = None) -> None:
             ip=ip,
             rule="member_request",
         )
+        audit_forget_person(user=user, member=member)  # the trail keeps their pseudonyms only
         if token_ciphertext:
             transaction.on_commit(lambda: revoke_weibo_token.delay(token_ciphertext))
 
