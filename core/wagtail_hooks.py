@@ -44,6 +44,23 @@ def live_urls():
     ]
 
 
+@hooks.register("register_admin_urls")
+def logged_image_upload_urls():
+    """Wagtail's multiple-upload routes (same paths, registered before Wagtail's own, so they
+    win), served by views that log what staff do there (``core.wagtail_audit``)."""
+    from core import wagtail_audit
+
+    return [
+        path("images/multiple/add/", wagtail_audit.AddView.as_view()),
+        path("images/multiple/<int:image_id>/", wagtail_audit.EditView.as_view()),
+        path(
+            "images/multiple/create_from_uploaded_image/<int:uploaded_file_id>/",
+            wagtail_audit.CreateFromUploadedImageView.as_view(),
+        ),
+        path("images/multiple/<int:image_id>/delete/", wagtail_audit.DeleteView.as_view()),
+    ]
+
+
 @hooks.register("register_admin_menu_item")
 def audit_menu_item():
     return PermissionMenuItem(
