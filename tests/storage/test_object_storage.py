@@ -201,6 +201,30 @@ def test_no_page_names_the_bucket_for_any_persona(club):
     assert f"/img/{secret.pk}/width-800/" in gold_page  # the image is there, through the view
 
 
+def test_a_document_in_gated_text_is_streamed_from_the_bucket_to_members_with_access(club):
+    from django.core.files.base import ContentFile
+    from wagtail.documents import get_document_model
+
+    document = get_document_model().objects.create(
+        title="金卡行程单", file=ContentFile(b"%PDF-1.4 itinerary", name="itinerary.pdf")
+    )
+    assert document.file.name in club["storage"].keys()
+    assert_private(club["storage"], document.file.name)
+    page = club["pages"]["milan-trip"]  # gold and above
+    page.body = list(page.body.raw_data) + [{
+        "type": "paragraph",
+        "value": f'<p><a linktype="document" id="{document.pk}">行程单</a></p>',
+    }]  # fmt: skip
+    page.save_revision().publish()
+    url = f"/documents/{document.pk}/itinerary.pdf"
+
+    response = client_for(MemberFactory(tier=club["tiers"]["gold"])).get(url)
+    assert response.status_code == 200 and "Location" not in response
+    assert b"".join(response.streaming_content) == b"%PDF-1.4 itinerary"
+    assert client_for(MemberFactory(tier=club["tiers"]["silver"])).get(url).status_code == 404
+    assert Client().get(url).status_code == 404
+
+
 # --- Share cards -----------------------------------------------------------------------------
 
 
