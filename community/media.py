@@ -9,6 +9,8 @@ body needs access to that part of the body. An image used nowhere is for staff o
 from __future__ import annotations
 
 from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+from wagtail.images.models import AbstractImage
 from wagtail.models import Page, ReferenceIndex
 
 from community import gate
@@ -17,7 +19,7 @@ from members.selectors import ViewerStatus
 
 ALLOWED_FILTER_SPECS = frozenset(
     {"fill-1200x630", "fill-800x450", "fill-400x225", "fill-160x160", "max-1200x1200",
-     "width-800"}
+     "width-800", "fill-480x320"}
 )  # fmt: skip
 TEASER_FIELDS = {"cover_image"}
 
@@ -32,8 +34,20 @@ def _block_before_cut(page: GatedPage, content_path: str) -> bool:
     return has_cut and any(block.id == block_id for block in before)
 
 
+def _shown_reward_picture(obj) -> bool:
+    """A reward on show in the catalogue may be seen by anyone: members browse it, and a shared
+    reward's public landing page shows its picture to outsiders (the reward's name and cost are
+    on that page too). A reward taken off the shelf or outside its display window is staff-only.
+    """
+    from loyalty.selectors import rewards_on_show
+
+    return rewards_on_show(timezone.now()).filter(image_id=obj.pk).exists()
+
+
 def may_see_object(viewer: ViewerStatus, obj) -> bool:
     if viewer.kind == "staff":
+        return True
+    if isinstance(obj, AbstractImage) and _shown_reward_picture(obj):
         return True
     page_type = ContentType.objects.get_for_model(Page)
     references = ReferenceIndex.get_references_to(obj).filter(base_content_type=page_type)

@@ -152,7 +152,6 @@ def rewards(request: HttpRequest) -> HttpResponse:
         "not_yet": [item for item in items if not item.can_redeem],
         "balance": balance,
         "tab": "rewards",
-        "rendition": selectors.REWARD_RENDITION,
     }
     return render(request, "loyalty/rewards.html", context)
 

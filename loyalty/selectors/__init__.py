@@ -8,7 +8,6 @@ from loyalty.selectors.books import (
     reconcile,
 )
 from loyalty.selectors.pages import (
-    REWARD_RENDITION,
     BalanceSummary,
     CatalogueItem,
     LedgerPage,
@@ -27,12 +26,12 @@ from loyalty.selectors.pages import (
     redemption_history,
     reward_catalogue,
     reward_item,
+    rewards_on_show,
     tier_progress,
     visible_rewards,
 )
 
 __all__ = [
-    "REWARD_RENDITION",
     "BalanceSummary",
     "CatalogueItem",
     "Discrepancy",
@@ -56,6 +55,7 @@ __all__ = [
     "redemption_history",
     "reward_catalogue",
     "reward_item",
+    "rewards_on_show",
     "tier_progress",
     "visible_rewards",
 ]

@@ -12,10 +12,9 @@ import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Prefetch, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from wagtail.images import get_image_model
 
 from core import pagecache
 from core.errors import DomainError
@@ -37,8 +36,6 @@ from loyalty.models import (
 from loyalty.services.rewards import ACTIVE_STATES
 from loyalty.services.tiers import Rung, ladder, measure, qualified_rung, retained_rung
 from members.models import Member, Tier
-
-REWARD_RENDITION = "fill-480x320"
 
 
 def loyalty_settings() -> LoyaltySettings:
@@ -291,14 +288,20 @@ class CatalogueItem:
         return not self.problems
 
 
-def visible_rewards(now: datetime):
-    images = get_image_model().objects.prefetch_renditions(REWARD_RENDITION)
+def rewards_on_show(now: datetime):
+    """Rewards on the shelf and inside their display window: what the catalogue shows."""
     return (
         Reward.objects.filter(live=True)
         .filter(Q(visible_from__isnull=True) | Q(visible_from__lte=now))
         .filter(Q(visible_until__isnull=True) | Q(visible_until__gt=now))
-        .select_related("min_tier")
-        .prefetch_related(Prefetch("image", queryset=images))
+    )
+
+
+def visible_rewards(now: datetime):
+    # Pictures are links to the access-checking image view: no rendition is read here.
+    return (
+        rewards_on_show(now)
+        .select_related("min_tier", "image")
         .annotate(free_codes=Count("coupon_codes", filter=Q(coupon_codes__redemption__isnull=True)))
     )
 

@@ -6,7 +6,9 @@ import re
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 from wagtail.images.models import Image
 from wagtail.images.tests.utils import get_test_image_file
@@ -228,3 +230,27 @@ def test_query_counts_do_not_grow_with_history(client, tiers, policy):
                 html(client.get(path))
             counts[label].append(len(queries))
     assert counts["small"] == counts["large"], counts
+
+
+def test_reward_pictures_are_shown_to_members_and_outsiders_until_taken_off_the_shelf(
+    client, signed_in
+):
+    image = Image.objects.create(title="香氛礼盒", file=get_test_image_file())
+    reward = make_reward(name="香氛礼盒", image=image)
+    src = reverse("community:image", args=[image.pk, "fill-480x320"])
+    assert f'src="{src}"' in html(client.get("/points/rewards/"))
+    assert f'src="{src}"' in html(client.get(f"/points/rewards/{reward.pk}/"))
+
+    picture = client.get(src)
+    assert picture.status_code == 200
+    assert picture["Content-Type"].startswith("image/")
+    # A shared reward's landing page is public, and so is the picture of a reward on show.
+    assert Client().get(src).status_code == 200
+
+    reward.live = False
+    reward.save()
+    assert client.get(src).status_code == 404
+    assert Client().get(src).status_code == 404
+    staff = Client()
+    staff.force_login(StaffFactory())
+    assert staff.get(src).status_code == 200
