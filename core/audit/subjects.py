@@ -47,8 +47,11 @@ def _owner_of(obj: Any) -> str:
             relation = obj._meta.get_field(name)
         except Exception:  # noqa: BLE001 - FieldDoesNotExist: not owned this way
             continue
-        if relation.many_to_one and getattr(obj, relation.attname, None) is not None:
-            return f"{relation.related_model._meta.label}:{getattr(obj, relation.attname)}"
+        if not relation.concrete or not (relation.many_to_one or relation.one_to_one):
+            continue  # a reverse relation, or not a foreign key
+        owner_id = getattr(obj, relation.attname, None)
+        if owner_id is not None:
+            return f"{relation.related_model._meta.label}:{owner_id}"
     return _ref(obj)
 
 

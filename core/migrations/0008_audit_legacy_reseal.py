@@ -88,7 +88,7 @@ def reseal_legacy_entries(apps, schema_editor):
                     relation = model._meta.get_field(name)
                 except Exception:  # noqa: BLE001 - no such field
                     continue
-                if not relation.many_to_one:
+                if not relation.concrete or not (relation.many_to_one or relation.one_to_one):
                     continue
                 try:
                     value = (

@@ -22,6 +22,7 @@ from core.audit import (
 )
 from core.models import FORGOTTEN_LABEL, AuditEntry, AuditSubject
 from members import services
+from members.models import Application
 from tests.conftest import wait_until
 from tests.factories import MemberFactory, StaffFactory
 
@@ -127,8 +128,12 @@ def test_forgetting_a_member_leaves_other_people_with_the_same_address_alone():
     one, other = MemberFactory(display_name="甲"), MemberFactory(display_name="乙")
     for member in (one, other):
         audit_record(action="member.login", actor=member.user, target=member, ip="10.0.0.8")
+    application = Application.objects.create(member=one, message="请批准")  # named after 甲
+    audit_record(action="member.application_rejected", target=application, rule="test")
     assert audit_forget_person(user=one.user, member=one) > 0
     kept = AuditEntry.objects.get(target_id=str(other.pk))
     gone = AuditEntry.objects.get(target_id=str(one.pk))
     assert (kept.ip, kept.target_name) == ("10.0.0.8", "乙")
     assert gone.ip is None and gone.target_name == str(FORGOTTEN_LABEL)
+    owned = AuditEntry.objects.get(action="member.application_rejected")
+    assert owned.target_name == str(FORGOTTEN_LABEL)  # something of theirs goes with them
