@@ -9,8 +9,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
-# Weibo's token errors: the member must authorise the app again.
-TOKEN_ERROR_CODES = frozenset({21301, 21314, 21315, 21316, 21317, 21319, 21327, 21332})
+from members.weibo import errors
 
 
 @dataclass
@@ -26,8 +25,13 @@ class WeiboError(Exception):
         return f"Weibo error {self.code}: {self.message}"
 
     @property
+    def rule(self) -> errors.ErrorRule:
+        """What to do about it: members.weibo.errors decides on the code alone."""
+        return errors.classify(self.code)
+
+    @property
     def is_token_error(self) -> bool:
-        return self.code in TOKEN_ERROR_CODES
+        return self.rule.action == errors.Action.REAUTH
 
 
 def api_url(path: str) -> str:
@@ -55,8 +59,9 @@ def parse_weibo_body(response: requests.Response) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise WeiboError(code=0, message="unexpected answer", http_status=response.status_code)
     if "error_code" in data or "error" in data and response.status_code >= 400:
+        code = str(data.get("error_code") or "0").strip()
         raise WeiboError(
-            code=int(data.get("error_code") or 0),
+            code=int(code) if code.isdigit() else 0,
             message=str(data.get("error_description") or data.get("error") or ""),
             http_status=response.status_code,
             request_path=str(data.get("request") or ""),
