@@ -195,6 +195,9 @@ auth_type = trust
 auth_file = %(dir)s/userlist.txt
 admin_users = %(user)s
 pool_mode = transaction
+; Each transaction goes to the next idle server connection, not the one used last: a statement
+; that relied on session state would find another session even with few clients.
+server_round_robin = 1
 default_pool_size = 20
 max_client_conn = 400
 logfile = %(dir)s/pgbouncer.log
@@ -443,6 +446,38 @@ def test_every_process_reaches_postgresql_through_pgbouncer_in_transaction_mode(
     pool = next(p for p in pools if p["database"] == name)
     assert pool["pool_mode"] == "transaction"
     assert next(s for s in stats if s["database"] == name)["total_xact_count"] > 0
+
+
+def test_a_streamed_export_reads_its_rows_through_the_transaction_pool(cluster):
+    """A CSV export reads its rows with ``.iterator()`` outside a transaction; PgBouncer hands
+    each of its statements to the next server connection in turn (``server_round_robin``), so a
+    server-side cursor would be looked for where it was never declared."""
+    import psycopg2
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import MemberFactory, UserFactory, standard_tiers
+
+    tiers = standard_tiers()
+    members = [MemberFactory(tier=tiers["silver"]) for _ in range(30)]
+    staff = UserFactory(is_staff=True)
+    for app_label, codename in (("wagtailadmin", "access_admin"), ("members", "view_member")):
+        staff.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    person = member_browser(staff)
+    # Several server connections in the pool, as under any load: open transactions side by side.
+    target = urlsplit(cluster.procs["web0"].env["DATABASE_URL"])
+    clients = [psycopg2.connect(host="127.0.0.1", port=target.port, dbname=target.path[1:],
+                                user=target.username) for _ in range(4)]  # fmt: skip
+    for client in clients:
+        client.cursor().execute("SELECT 1")
+    for client in clients:
+        client.commit()  # a server left inside a transaction would be closed, not pooled
+        client.close()
+    export = person.get(f"{cluster.proxy}{reverse('members_admin:member_export')}", timeout=30)
+    assert export.status_code == 200, export.text[:500]
+    rows = export.content.decode("utf-8-sig").strip().splitlines()
+    assert len(rows) == 1 + len(members)
 
 
 def test_weibo_login_through_the_proxy_spans_both_web_processes(cluster, landing_site):
