@@ -30,8 +30,6 @@ from django.conf import settings
 
 logger = logging.getLogger("club.beat")
 
-DEFAULT_LEASE_SECONDS = 30.0
-
 # Renew when we hold it, take it when nobody does; 1 when we hold it afterwards.
 _ACQUIRE = """
 local holder = redis.call('GET', KEYS[1])
@@ -57,10 +55,7 @@ class LeasedScheduler(PersistentScheduler):
     """Celery's persistent scheduler, ticking only while it holds the beat lease."""
 
     def __init__(self, *args, **kwargs) -> None:
-        self.lease_seconds = float(
-            os.environ.get("BEAT_LEASE_SECONDS")
-            or getattr(settings, "BEAT_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)
-        )
+        self.lease_seconds = float(settings.BEAT_LEASE_SECONDS)
         self.lease_key = f"{settings.REDIS_PREFIX}:beat:lease"
         self.last_run_key = f"{settings.REDIS_PREFIX}:beat:last-run"
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -163,6 +163,9 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BEAT_SCHEDULE_FILENAME = env_str(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / "var" / "celerybeat-schedule")
 )
+# Beat sends jobs only while it holds a lease of this many seconds in Redis (config/beat.py): a
+# second beat waits, and takes over within one lease when the active one dies.
+BEAT_LEASE_SECONDS = env_int("BEAT_LEASE_SECONDS", 30)
 CELERY_BEAT_SCHEDULE: dict = {
     "worker-heartbeat": {"task": "core.tasks.record_worker_heartbeat", "schedule": 60.0},
     # Chain the audit entries of ended transactions (core/audit.py); cheap when there is none.

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.worker
 class Beat:
     """A real ``celery beat`` child process on the probe schedule (tests/core/beat_app.py)."""
 
-    def __init__(self, tmp_path: Path, name: str, prefix: str, lease: float) -> None:
+    def __init__(self, tmp_path: Path, name: str, prefix: str, lease: int) -> None:
         self.log_path = tmp_path / f"{name}.log"
         env = dict(os.environ, REDIS_PREFIX=prefix, BEAT_LEASE_SECONDS=str(lease),
                    LOG_LEVEL="INFO")  # fmt: skip
@@ -60,7 +60,7 @@ def probe(tmp_path):
     beats: list[Beat] = []
 
     class Probe:
-        def start(self, name: str, lease: float = 2.0) -> Beat:
+        def start(self, name: str, lease: int = 2) -> Beat:
             beat = Beat(tmp_path, name, prefix, lease)
             beats.append(beat)
             return beat
@@ -95,9 +95,9 @@ def test_two_beats_send_each_job_once(probe):
 
 
 def test_a_waiting_beat_takes_over_without_repeating_what_the_holder_sent(probe):
-    holder = probe.start("holder", lease=1.0)
+    holder = probe.start("holder", lease=1)
     assert wait_until(holder.holds_lease, timeout=30)
-    standby = probe.start("standby", lease=1.0)
+    standby = probe.start("standby", lease=1)
     # The holder sends the slow job 6 s after it started; then it dies without a goodbye.
     assert wait_until(lambda: "slow" in probe.sent(), timeout=30)
     slow_sent_at = time.monotonic()
