@@ -93,41 +93,87 @@ def _lock_member(pk: int, *related: str) -> Member:
     return member
 
 
-def parse_weibo_time(value: str | None) -> datetime | None:
-    """Weibo's ``Fri Aug 28 00:00:00 +0800 2009`` as an aware datetime."""
-    if not value:
+def parse_weibo_time(value: Any) -> datetime | None:
+    """Weibo's ``Fri Aug 28 00:00:00 +0800 2009`` as an aware datetime; None for anything else."""
+    if not isinstance(value, str) or not value.strip():
         return None
     parts = value.split()
     if len(parts) == 6:
         # RFC 2822 order: "Fri, 28 Aug 2009 00:00:00 +0800"
         value = f"{parts[0]}, {parts[2]} {parts[1]} {parts[5]} {parts[3]} {parts[4]}"
     try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+# users/show is Weibo's answer, not ours: every field is read defensively, whatever JSON type
+# arrives (a string for a number, null, a float, a list...), so an odd profile never breaks a
+# login. Counts are clamped to what the columns hold.
+_COUNT_MAX = 2**31 - 1
+#: Weibo's verified_type: -1 not verified, 0 a verified person, 1-7 organisations, 200/220
+#: experts, 400 and more... kept as sent; a value that is not a whole number (or does not fit a
+#: small integer) is stored as -1, Weibo's "no verification" (``weibo_verified`` keeps the flag).
+VERIFIED_TYPE_UNKNOWN = -1
+
+
+def _whole_number(value: Any) -> int | None:
+    """An integer from Weibo's int, integral float or numeric string; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("+-").isdigit() and text.isascii() and len(text) <= 20:
+            return int(text)
+    return None
 
 
 def _int(value: Any) -> int:
-    try:
-        return max(0, int(value))
-    except (TypeError, ValueError):
-        return 0
+    number = _whole_number(value)
+    return min(max(0, number), _COUNT_MAX) if number is not None else 0
+
+
+def _text(value: Any, length: int) -> str:
+    """A string field: text as sent (numbers written out), anything else empty; no NUL
+    characters (PostgreSQL cannot store them)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return ""
+    return str(value).replace("\x00", "")[:length]
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1")
+    return value is True or (isinstance(value, int | float) and value == 1)
+
+
+def weibo_verified_type(value: Any) -> int:
+    number = _whole_number(value)
+    if number is None or not -32768 <= number <= 32767:
+        return VERIFIED_TYPE_UNKNOWN
+    return number
 
 
 def weibo_profile_fields(profile: dict[str, Any]) -> dict[str, Any]:
     """The member fields we keep from a ``users/show`` answer."""
-    avatar = str(profile.get("avatar_large") or profile.get("profile_image_url") or "")
+    avatar = _text(profile.get("avatar_large"), 500) or _text(profile.get("profile_image_url"), 500)
+    gender = _text(profile.get("gender"), 1)
     return {
-        "weibo_screen_name": str(profile.get("screen_name") or "")[:100],
-        "weibo_avatar_url": avatar[:500],
-        "weibo_location": str(profile.get("location") or "")[:100],
-        "weibo_gender": str(profile.get("gender") or "")[:1],
+        "weibo_screen_name": _text(profile.get("screen_name"), 100),
+        "weibo_avatar_url": avatar,
+        "weibo_location": _text(profile.get("location"), 100),
+        "weibo_gender": gender if gender in ("m", "f", "n") else "",
         "weibo_followers": _int(profile.get("followers_count")),
         "weibo_friends": _int(profile.get("friends_count")),
         "weibo_statuses": _int(profile.get("statuses_count")),
-        "weibo_verified": bool(profile.get("verified")),
-        "weibo_verified_type": int(profile.get("verified_type") or -1),
-        "weibo_verified_reason": str(profile.get("verified_reason") or "")[:200],
+        "weibo_verified": _flag(profile.get("verified")),
+        "weibo_verified_type": weibo_verified_type(profile.get("verified_type")),
+        "weibo_verified_reason": _text(profile.get("verified_reason"), 200),
         "weibo_default_avatar": "default" in avatar,
         "weibo_created_at": parse_weibo_time(profile.get("created_at")),
     }

@@ -104,7 +104,8 @@ def consent(request: HttpRequest) -> HttpResponse:
             "text": text,
             "title": title,
             "body": body,
-            "screen_name": profile.get("screen_name") or (member and member.weibo_screen_name),
+            "screen_name": services.weibo_profile_fields(profile)["weibo_screen_name"]
+            or (member and member.weibo_screen_name),
             "renewal": member is not None,
         },
     )

@@ -59,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "mbrank": 0,
     "default_avatar": False,
     "token_ttl": None,
+    "show_override": {},
 }
 
 
@@ -110,6 +111,10 @@ def normalize_user(data: Mapping[str, Any], existing: dict | None, now: float) -
             user[key] = parse_time(value)
         elif key == "token_ttl":
             user[key] = None if value is None else _as_int(key, value)
+        elif key == "show_override":
+            if not isinstance(value, Mapping):
+                raise ValueError("show_override must be a JSON object")
+            user[key] = dict(value)
         else:
             raise ValueError(f"unknown user field {key!r}")
     if "screen_name" in data and "name" not in data:
@@ -139,7 +144,12 @@ def avatar_urls(user: Mapping[str, Any], base_url: str) -> tuple[str, str, str]:
 
 
 def render_user(user: Mapping[str, Any], base_url: str) -> dict[str, Any]:
-    """The users/show object, in the field order of real captures."""
+    """The users/show object, in the field order of real captures, with the user's
+    ``show_override`` laid over it verbatim (any JSON values, even another ``idstr``)."""
+    return {**_render_user(user, base_url), **(user.get("show_override") or {})}
+
+
+def _render_user(user: Mapping[str, Any], base_url: str) -> dict[str, Any]:
     small, large, hd = avatar_urls(user, base_url)
     uid = user["idstr"]
     return {
@@ -189,4 +199,5 @@ def render_user_for_control(user: Mapping[str, Any], base_url: str) -> dict[str,
         **render_user(user, base_url),
         "default_avatar": user["default_avatar"],
         "token_ttl": user["token_ttl"],
+        "show_override": user.get("show_override") or {},
     }

@@ -30,12 +30,18 @@ class WeiboProvider(OAuth2Provider):
 
     def extract_common_fields(self, data):
         # Weibo never gives an e-mail address; the username is made unique by our adapter.
-        return {"first_name": (data.get("screen_name") or "")[:150]}
+        return {"first_name": _screen_name(data)[:150]}
 
     def extract_extra_data(self, data):
         # The full profile is kept on the member record only after consent; the social account
         # holds just what identifies the account.
-        return {"idstr": str(data.get("idstr")), "screen_name": data.get("screen_name", "")}
+        return {"idstr": str(data.get("idstr")), "screen_name": _screen_name(data)}
+
+
+def _screen_name(data) -> str:
+    """users/show's screen_name when it is text (Weibo's answer is not trusted to be)."""
+    value = data.get("screen_name")
+    return value.replace("\x00", "") if isinstance(value, str) else ""
 
 
 provider_classes = [WeiboProvider]

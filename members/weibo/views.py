@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from allauth.socialaccount.adapter import get_adapter
 from allauth.socialaccount.providers.base import ProviderException
 from allauth.socialaccount.providers.oauth2.client import OAuth2Client, OAuth2Error
@@ -17,6 +19,9 @@ from django.utils.translation import gettext as _
 
 from core.ratelimit import rate_limited
 from members.weibo import client as weibo
+from members.weibo import errors as weibo_errors
+
+log = logging.getLogger(__name__)
 
 
 class WeiboOAuth2Client(OAuth2Client):
@@ -57,22 +62,34 @@ class WeiboOAuth2Adapter(OAuth2Adapter):
         return weibo.authorize_url()
 
     def complete_login(self, request: HttpRequest, app, token, **kwargs):
-        token_uid = str(kwargs.get("response", {}).get("uid") or "")
-        if not token_uid:
+        response = kwargs.get("response") or {}
+        token_uid = str(response.get("uid") or "")
+        if not token_uid.isdigit():
             raise ProviderException(_("微博没有返回用户编号。"))
         try:
             profile = weibo.users_show(access_token=token.token, uid=token_uid)
         except weibo.WeiboError as error:
             raise ProviderException(
-                _("读取微博资料失败（错误码 %(code)s）。") % {"code": error.code}
+                _("读取微博资料失败（错误码 %(code)s）：%(reason)s")
+                % {"code": error.code, "reason": weibo_errors.reason_for(error.code)}
             ) from error
-        # allauth keys accounts on idstr; Weibo has been seen to omit it, the token's uid is the
-        # same number.
-        if not profile.get("idstr"):
-            profile["idstr"] = str(profile.get("id") or token_uid)
+        # The account is the one the token was issued for. A profile of anyone else (a proxy's
+        # cache, a bug at Weibo, a tampered answer) would sign the person in as someone else:
+        # refused, and nothing of it is kept. Weibo has been seen to omit idstr; its id (or
+        # else the token's uid) stands in.
+        claimed = profile.get("idstr")
+        if claimed is None or claimed == "":
+            claimed = profile.get("id", token_uid)
+        if str(claimed) != token_uid:
+            log.warning("users/show answered for %r, the token is for %s", claimed, token_uid)
+            raise ProviderException(
+                _("微博返回的账户与您授权的账户不一致，为安全起见本次登录已取消。")
+            )
+        profile["idstr"] = token_uid
         # Handed to our social account adapter, which keeps it until the member consents.
         request._weibo_profile = profile
-        request._weibo_expires_in = kwargs.get("response", {}).get("expires_in")
+        expires_in = response.get("expires_in")
+        request._weibo_expires_in = int(str(expires_in)) if str(expires_in).isdigit() else None
         return self.get_provider().sociallogin_from_response(request, profile)
 
 
