@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import redis.exceptions
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from core.events import STAFF_GROUP, tier_group, user_group
+
+log = logging.getLogger(__name__)
+JOIN_ATTEMPTS = 4
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_ALLOWED = 4403
@@ -47,8 +54,25 @@ class MemberEventsConsumer(AsyncJsonWebsocketConsumer):
             return
         self.joined = groups
         for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+            await self._join(group)
         await self.accept()
+
+    async def _join(self, group: str) -> None:
+        """Join a group, riding out a Redis that has just come back.
+
+        After a Redis restart the layer's subscriber connection is re-established by its own
+        receive loop; a subscribe that races it fails once with a connection error. Without a
+        retry that failure refused the handshake, and the browser had to back off and reconnect.
+        """
+        for attempt in range(1, JOIN_ATTEMPTS + 1):
+            try:
+                await self.channel_layer.group_add(group, self.channel_name)
+                return
+            except (redis.exceptions.ConnectionError, OSError) as exc:
+                if attempt == JOIN_ATTEMPTS:
+                    raise
+                log.info("joining %s failed (%s); trying again", group, exc)
+                await asyncio.sleep(0.1 * attempt)
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", []):
