@@ -96,6 +96,30 @@ def print_table(title: str, headers: list[str], rows: list[list]) -> None:
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
 
 
+SERVER_PIDS: dict[int, int] = {}  # port → pid of the server started by uvicorn_server
+
+
+def process_tree_rss(pid: int) -> int:
+    """Resident memory in bytes of a process and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                with open(f"/proc/{entry}/stat") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{current}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+    return total
+
+
 @contextlib.contextmanager
 def uvicorn_server(database_url: str, *, workers: int = 2) -> Iterator[int]:
     """The production server settings: uvicorn workers, DEBUG off, no access log."""
@@ -114,8 +138,10 @@ def uvicorn_server(database_url: str, *, workers: int = 2) -> Iterator[int]:
         if not wait_for_port(port, 30):
             raise RuntimeError("uvicorn did not start")
         time.sleep(1.0)
+        SERVER_PIDS[port] = process.pid
         yield port
     finally:
+        SERVER_PIDS.pop(port, None)
         process.terminate()
         process.wait(20)
 

@@ -5,6 +5,10 @@ settings (uvicorn, 2 workers). One event is published to the gold tier's channel
 the table shows median and p99 delivery latency over several rounds, beside the round trip of a
 single client as the reference measured in the same run.
 
+A second table gives what sizing needs (docs/operations.md): the memory a signed-in member's
+session takes in Redis, and what each open socket adds to the web processes' resident memory
+and to Redis (its pub/sub subscriptions), measured against the same server with no socket.
+
     .venv/bin/python -m bench.realtime_broadcast
 """
 
@@ -49,7 +53,21 @@ def make_sessions(count: int) -> list[str]:
     return cookies
 
 
-async def run_round(port: int, cookies: list[str], rounds: int) -> list[float]:
+def redis_used_memory() -> int:
+    import redis
+    from django.conf import settings
+
+    return int(redis.Redis.from_url(settings.REDIS_URL).info("memory")["used_memory"])
+
+
+def server_rss(port: int) -> int:
+    from bench.common import SERVER_PIDS, process_tree_rss
+
+    return process_tree_rss(SERVER_PIDS[port])
+
+
+async def run_round(port: int, cookies: list[str], rounds: int) -> tuple[list[float], int, int]:
+    """Latencies of ``rounds`` broadcasts, and (web RSS, Redis memory) with every socket open."""
     import websockets
     from channels.layers import get_channel_layer
 
@@ -65,6 +83,7 @@ async def run_round(port: int, cookies: list[str], rounds: int) -> list[float]:
                                  open_timeout=60, max_queue=None) for c in batch)
         )  # fmt: skip
     await asyncio.sleep(1.0)  # let every consumer join its groups
+    rss, redis_memory = server_rss(port), redis_used_memory()
     layer = get_channel_layer()
     latencies: list[float] = []
     try:
@@ -83,7 +102,7 @@ async def run_round(port: int, cookies: list[str], rounds: int) -> list[float]:
             latencies += await asyncio.gather(*(receive(ws) for ws in sockets))
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-    return latencies
+    return latencies, rss, redis_memory
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -93,12 +112,20 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def main() -> None:
     with bench_environment("realtime") as database_url:
+        before_sessions = redis_used_memory()
         cookies = make_sessions(max(CLIENT_COUNTS))
-        rows = []
+        per_session = (redis_used_memory() - before_sessions) / len(cookies)
+        rows, memory_rows = [], []
         with uvicorn_server(database_url, workers=2) as port:
+            asyncio.run(run_round(port, cookies[:1], 1))  # warm: workers import everything
+            time.sleep(1.0)
+            idle_rss, idle_redis = server_rss(port), redis_used_memory()
             reference = None
             for count in CLIENT_COUNTS:
-                latencies = asyncio.run(run_round(port, cookies[:count], ROUNDS))
+                latencies, rss, redis_memory = asyncio.run(run_round(port, cookies[:count], ROUNDS))
+                memory_rows.append([count, f"{rss / 2**20:.0f}",
+                                    f"{(rss - idle_rss) / count / 1024:.0f}",
+                                    f"{(redis_memory - idle_redis) / count:.0f}"])  # fmt: skip
                 median = statistics.median(latencies)
                 reference = reference or median
                 rows.append([count, len(latencies), f"{median:.1f}",
@@ -108,6 +135,12 @@ def main() -> None:
             "Tier-wide event → receipt by every client (uvicorn, 2 workers, Redis pub/sub layer)",
             ["clients", "deliveries", "median ms", "p99 ms", "max ms", "median / 1 client"],
             rows,
+        )
+        print_table(
+            f"Memory with the sockets open (idle server: {idle_rss / 2**20:.0f} MiB in 2 workers; "
+            f"a session in Redis: {per_session:.0f} bytes)",
+            ["clients", "web RSS MiB", "web KiB per socket", "Redis bytes per socket"],
+            memory_rows,
         )
 
 
