@@ -16,7 +16,8 @@ Through the proxy the tests then log in with Weibo, receive a tier broadcast on 
 each web process, post a share once from whichever share worker takes it, race redemptions of a
 scarce reward over both web processes, and SIGKILL one web process under load.
 
-Select with ``-m cluster``. Without nginx or PgBouncer the module skips and says how to install
+The processes are started with the helpers of ``tests/cluster/processes.py``, which the
+scale-out benchmark (``bench/cluster.py``) shares. Select with ``-m cluster``. Without nginx or PgBouncer the module skips and says how to install
 them (``apt-get install -y nginx-light pgbouncer``).
 """
 
@@ -26,12 +27,9 @@ import contextlib
 import html
 import json
 import os
-import pwd
-import random
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -51,13 +49,19 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from config.launcher import port_is_free, wait_for_port, web_server_argv
-from tests.conftest import BASE_DIR, wait_until
-
-INSTALL = "apt-get install -y nginx-light pgbouncer"
-SBIN = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
-NGINX = shutil.which("nginx", path=SBIN)
-PGBOUNCER = shutil.which("pgbouncer", path=SBIN)
+from config.launcher import wait_for_port, web_server_argv
+from tests.cluster.processes import (
+    INSTALL,
+    NGINX,
+    PGBOUNCER,
+    Proc,
+    http_ok,
+    listening_ports,
+    start_nginx,
+    start_pgbouncer,
+    wait_ready,
+)
+from tests.conftest import wait_until
 
 pytestmark = [
     pytest.mark.cluster,
@@ -75,49 +79,6 @@ SHARER = "1001000012"
 
 
 # --- The cluster ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Proc:
-    """One child process in a session (process group) of its own, logging to a file."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.argv, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        assert self.process is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
-        self.process.wait(30)
-
-    def stop(self) -> None:
-        if not self.alive():
-            return
-        assert self.process is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
 
 
 @dataclass
@@ -140,149 +101,6 @@ class Cluster:
     def diagnostics(self) -> str:
         parts = [f"--- {name} ---\n{proc.log()[-2500:]}" for name, proc in self.procs.items()]
         return "\n".join(parts)
-
-
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-%(user)s
-pid %(dir)s/nginx.pid;
-error_log %(dir)s/error.log warn;
-events { worker_connections 1024; }
-http {
-    log_format cluster escape=json
-        '{"uri":"$request_uri","status":"$status","upstream":"$upstream_addr",'
-        '"upstream_status":"$upstream_status"}';
-    access_log %(dir)s/access.log cluster;
-    client_body_temp_path %(dir)s/body;
-    proxy_temp_path %(dir)s/proxy;
-    fastcgi_temp_path %(dir)s/fastcgi;
-    uwsgi_temp_path %(dir)s/uwsgi;
-    scgi_temp_path %(dir)s/scgi;
-    map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
-    upstream club_web {
-%(servers)s
-        keepalive 16;
-    }
-    server {
-        listen 127.0.0.1:%(port)d;
-        location / {
-            proxy_pass http://club_web;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            # Only idempotent requests are passed on to the other process (nginx's default).
-            proxy_next_upstream error timeout;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 60s;
-        }
-    }
-}
-"""
-
-PGBOUNCER_INI = """
-[databases]
-%(name)s = %(target)s
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = %(port)d
-unix_socket_dir =
-auth_type = trust
-auth_file = %(dir)s/userlist.txt
-admin_users = %(user)s
-pool_mode = transaction
-; Each transaction goes to the next idle server connection, not the one used last: a statement
-; that relied on session state would find another session even with few clients.
-server_round_robin = 1
-default_pool_size = 20
-max_client_conn = 400
-logfile = %(dir)s/pgbouncer.log
-pidfile = %(dir)s/pgbouncer.pid
-%(run_as)s
-"""
-
-
-def listening_ports(count: int) -> list[int]:
-    """Free ports below the kernel's ephemeral range: a port picked from that range can be taken
-    by any outgoing connection (ours to PostgreSQL, say) before the server binds it."""
-    candidates = random.sample(range(20000, 32000), 200)
-    ports = [port for port in candidates if port_is_free(port)][:count]
-    assert len(ports) == count
-    return ports
-
-
-def start_pgbouncer(base: Path, db: dict) -> tuple[Proc, int]:
-    """PgBouncer in transaction mode in front of the test database (socket or TCP)."""
-    directory = base / "pgbouncer"
-    directory.mkdir()
-    directory.chmod(0o777)  # PgBouncer will not run as root: it drops to another user
-    host = db.get("HOST") or "/var/run/postgresql"
-    target = f"host={host} dbname={db['NAME']} user={db.get('USER') or 'postgres'}"
-    if db.get("PORT"):
-        target += f" port={db['PORT']}"
-    if db.get("PASSWORD"):
-        target += f" password={db['PASSWORD']}"
-    run_as = ""
-    if os.geteuid() == 0:
-        # The socket's owner can always reach it; over TCP any unprivileged user will do.
-        owner = pwd.getpwuid(os.stat(host).st_uid).pw_name if host.startswith("/") else None
-        if owner in (None, "root"):
-            owner = "postgres" if _user_exists("postgres") else "nobody"
-        run_as = f"user = {owner}"
-    user = db.get("USER") or "postgres"
-    (directory / "userlist.txt").write_text(f'"{user}" ""\n')
-    port = listening_ports(1)[0]
-    ini = directory / "pgbouncer.ini"
-    ini.write_text(PGBOUNCER_INI % {"name": db["NAME"], "target": target, "port": port,
-                                    "dir": directory, "user": user, "run_as": run_as})  # fmt: skip
-    for path in directory.iterdir():
-        path.chmod(0o644)
-    proc = Proc("pgbouncer", [PGBOUNCER, str(ini)], dict(os.environ), base / "pgbouncer.out")
-    proc.start()
-    return proc, port
-
-
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-def start_nginx(base: Path, port: int, web_ports: list[int]) -> Proc:
-    directory = base / "nginx"
-    directory.mkdir()
-    servers = "\n".join(
-        f"        server 127.0.0.1:{web} max_fails=1 fail_timeout=10s;" for web in web_ports
-    )
-    conf = directory / "nginx.conf"
-    conf.write_text(NGINX_CONF % {"dir": directory, "port": port, "servers": servers,
-                                  "user": "user root;" if os.geteuid() == 0 else ""})  # fmt: skip
-    argv = [NGINX, "-p", str(directory), "-c", str(conf), "-e", str(directory / "error.log")]
-    proc = Proc("nginx", argv, dict(os.environ), base / "nginx.out")
-    proc.start()
-    return proc
-
-
-def wait_ready(proc: Proc, ready, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if ready():
-                return
-        if not proc.alive():
-            break
-        time.sleep(0.2)
-    raise RuntimeError(f"{proc.name} did not start:\n{proc.log()[-3000:]}")
-
-
-def http_ok(url: str) -> bool:
-    return requests.get(url, timeout=2).status_code == 200
 
 
 @pytest.fixture(scope="module")
