@@ -17,8 +17,9 @@ each web process, post a share once from whichever share worker takes it, race r
 scarce reward over both web processes, and SIGKILL one web process under load.
 
 The processes are started with the helpers of ``tests/cluster/processes.py``, which the
-scale-out benchmark (``bench/cluster.py``) shares. Select with ``-m cluster``. Without nginx or PgBouncer the module skips and says how to install
-them (``apt-get install -y nginx-light pgbouncer``).
+scale-out benchmark (``bench/cluster.py``) shares. Select with ``-m cluster``. Without nginx
+or PgBouncer the module skips and says how to install them
+(``apt-get install -y nginx-light pgbouncer``).
 """
 
 from __future__ import annotations
