@@ -214,6 +214,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "members.classify_segments",
         "schedule": crontab(minute=30, hour=3),
     },
+    # Members whose Weibo authorisation ends within a week are told once per expiry.
+    "members-warn-expiring-tokens": {
+        "task": "members.warn_expiring_tokens",
+        "schedule": crontab(minute=0, hour=9),
+    },
 }
 
 # --- Applications -------------------------------------------------------------------------------
@@ -441,6 +446,10 @@ WEIBO_HTTP_TIMEOUT = float(env_str("WEIBO_HTTP_TIMEOUT", "10") or 10)
 # (connect 5 s + WEIBO_HTTP_TIMEOUT), or a slow call could be taken over and posted twice.
 SHARE_SENDING_LEASE = env_int("SHARE_SENDING_LEASE", int(3 * WEIBO_HTTP_TIMEOUT + 30))
 SHARE_MAX_ATTEMPTS = env_int("SHARE_MAX_ATTEMPTS", 8)
+# A share held back by Weibo's hourly rate limit waits for the next hour this many times at most.
+SHARE_MAX_RATE_LIMIT_WAITS = env_int("SHARE_MAX_RATE_LIMIT_WAITS", 24)
+# Weibo's rate-limit window in seconds (its limits are per clock hour).
+SHARE_RATE_LIMIT_WINDOW = env_int("SHARE_RATE_LIMIT_WINDOW", 3600)
 SHARE_RETRY_BASE_DELAY = env_int("SHARE_RETRY_BASE_DELAY", 30)
 # Retries wait in the broker as countdown messages: keep them far below its visibility timeout.
 SHARE_RETRY_MAX_DELAY = min(env_int("SHARE_RETRY_MAX_DELAY", 900), CELERY_VISIBILITY_TIMEOUT // 4)

@@ -8,14 +8,18 @@ events happen after commit.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import requests
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -42,8 +46,10 @@ from members.models import (
     Member,
     Tier,
 )
+from members.weibo import client as weibo
 
 User = get_user_model()
+log = logging.getLogger(__name__)
 
 # Invitation codes: 12 characters from an alphabet without look-alikes (0/O, 1/I/L):
 # 31^12 ≈ 7.9e17 possibilities, far beyond guessing under the rate limit.
@@ -661,14 +667,18 @@ def member_token(member: Member) -> str | None:
     return crypto.decrypt(member.weibo_token_encrypted)
 
 
-def member_token_invalidate(*, member: Member, reason: str) -> None:
-    """Weibo refused the token (expired, revoked): the next share waits for re-authorisation."""
+def member_token_invalidate(*, member: Member, reason: str, notify_member: bool = True) -> None:
+    """Weibo refused the token (expired, revoked): the next share waits for re-authorisation.
+
+    ``notify_member=False`` when the caller tells the member itself (a waiting share says so).
+    """
     with transaction.atomic():
         updated = Member.objects.filter(
             pk=member.pk, weibo_token_state=Member.TokenState.VALID
         ).update(weibo_token_state=Member.TokenState.NEEDS_REAUTH)
         if updated:
             audit_record(action="member.token_invalid", target=member, rule="weibo", reason=reason)
+        if updated and notify_member:
             notify(
                 user_id=member.user_id,
                 kind=Notification.Kind.SHARE_REAUTH,
@@ -680,9 +690,12 @@ def member_token_invalidate(*, member: Member, reason: str) -> None:
 
 
 def weibo_token_verify(*, member: Member) -> bool:
-    """Ask Weibo whether the stored token still works; mark it for re-authorisation if not."""
-    from members.weibo import client as weibo
+    """Ask Weibo (``oauth2/get_token_info``) whether the stored token still works; mark it for
+    re-authorisation if not, and keep the expiry Weibo reports.
 
+    Raises ``WeiboError`` / ``requests.RequestException`` when Weibo gives no verdict (down,
+    rate-limited): the caller decides what an unknown answer means.
+    """
     token = member_token(member)
     if token is None:
         return False
@@ -693,10 +706,84 @@ def weibo_token_verify(*, member: Member) -> bool:
             member_token_invalidate(member=member, reason=str(error))
             return False
         raise
-    if int(info.get("expire_in", 0)) <= 0:
+    expire_in = _whole_number(info.get("expire_in"))
+    if expire_in is None:
+        raise weibo.WeiboError(code=0, message="get_token_info without expire_in")
+    if expire_in <= 0:
         member_token_invalidate(member=member, reason="expired")
         return False
+    expires_at = timezone.now() + timedelta(seconds=expire_in)
+    known = member.weibo_token_expires_at
+    if known is None or abs((known - expires_at).total_seconds()) > 300:
+        Member.objects.filter(pk=member.pk, weibo_token_encrypted=member.weibo_token_encrypted
+                              ).update(weibo_token_expires_at=expires_at)  # fmt: skip
+        member.weibo_token_expires_at = expires_at
     return True
+
+
+TOKEN_CHECK_SECONDS = 60
+
+
+def _token_check_key(member: Member) -> str:
+    # Keyed by the token itself: a new authorisation is a new key, never an old verdict.
+    digest = hashlib.sha256(member.weibo_token_encrypted.encode()).hexdigest()[:16]
+    return f"weibo:token-check:{member.pk}:{digest}"
+
+
+def weibo_token_check(*, member: Member) -> bool:
+    """Whether the member's token works, asked of Weibo at most once a minute per member.
+
+    Pages that are about to rely on the token (the share confirmation, the account page) call
+    this, so a token revoked or expired at Weibo shows as such before anything is queued. When
+    Weibo gives no verdict, our own record decides and nothing is cached.
+    """
+    if member_token(member) is None:
+        return False
+    key = _token_check_key(member)
+    cached = cache.get(key)
+    if cached is not None:
+        return bool(cached)
+    try:
+        usable = weibo_token_verify(member=member)
+    except (weibo.WeiboError, requests.RequestException) as error:
+        log.info("token check for member %s inconclusive: %s", member.pk, error)
+        return member_token(member) is not None
+    cache.set(key, usable, TOKEN_CHECK_SECONDS)
+    return usable
+
+
+TOKEN_WARNING_DAYS = 7
+
+
+def weibo_tokens_warn_expiring(*, now: datetime | None = None) -> int:
+    """Tell members whose Weibo authorisation ends within a week, once per expiry date.
+
+    Safe to run any number of times: the notification's dedupe key is the expiry itself, so a
+    member is told again only after authorising anew (a new expiry) and nearing its end.
+    """
+    now = now or timezone.now()
+    expiring = Member.objects.filter(
+        state=Member.State.MEMBER,
+        weibo_token_state=Member.TokenState.VALID,
+        weibo_token_expires_at__gt=now,
+        weibo_token_expires_at__lte=now + timedelta(days=TOKEN_WARNING_DAYS),
+    ).only("pk", "user_id", "weibo_token_expires_at")
+    told = 0
+    for member in expiring.iterator():
+        expires = member.weibo_token_expires_at
+        sent = notify(
+            user_id=member.user_id,
+            kind=Notification.Kind.SHARE_REAUTH,
+            title=_("微博授权即将到期"),
+            body=_(
+                "你的微博授权将于 %(date)s 到期，到期后无法分享到微博。请在“我的账户”里重新授权。"
+            )
+            % {"date": timezone.localtime(expires).strftime("%Y-%m-%d %H:%M")},
+            link="/members/me/",
+            dedupe_key=f"token-expiring:{expires.isoformat()}",
+        )
+        told += sent is not None
+    return told
 
 
 def member_leave(*, member: Member, ip: str | None = None) -> None:

@@ -55,6 +55,14 @@ def notify_segment(entry_id: int) -> int:
     return segment_notify_deliver(entry_id=entry_id)
 
 
+@shared_task(name="members.warn_expiring_tokens", acks_late=True)
+def warn_expiring_tokens() -> int:
+    """Daily: members whose Weibo authorisation ends within a week are told, once per expiry."""
+    from members.services import weibo_tokens_warn_expiring
+
+    return weibo_tokens_warn_expiring()
+
+
 @shared_task(name="members.build_data_export", acks_late=True)
 def build_data_export(export_id: int) -> str:
     """Build a member's personal data export (safe to run twice; see the service)."""

@@ -197,7 +197,8 @@ def me(request: HttpRequest) -> HttpResponse:
         "members/me.html",
         {
             "member": member,
-            "token_usable": services.member_token(member) is not None,
+            # Asked of Weibo (at most once a minute): a token revoked or expired there shows here.
+            "token_usable": services.weibo_token_check(member=member),
             "invitations": invitations,
             "settings": selectors.admission_settings(),
             "latest_export": privacy_selectors.latest_data_export(member),

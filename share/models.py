@@ -113,6 +113,32 @@ class Share(models.Model):
     def reward_key(self) -> str:
         return f"share:{self.member_id}:{self.subject_key}"
 
+    @property
+    def error_rule(self):
+        """What Weibo's last answer means (``members.weibo.errors``); None without an error."""
+        from members.weibo.errors import classify
+
+        if self.state == self.State.SENT or (self.last_error_code is None and not self.last_error):
+            return None
+        return classify(self.last_error_code)
+
+    @property
+    def reason(self) -> str:
+        """The member-facing reason of the last error, in the reader's language."""
+        rule = self.error_rule
+        return str(rule.reason) if rule else ""
+
+    @property
+    def permanent_failure(self) -> bool:
+        """Failed on an answer that will not change: trying again is pointless, editing is not."""
+        rule = self.error_rule
+        return self.state == self.State.FAILED and rule is not None and not rule.transient
+
+    @property
+    def subject_ref(self) -> str:
+        """The ``ref`` of the share page's query for this subject ("item:12" → "12")."""
+        return self.subject_key.partition(":")[2]
+
 
 class ShareAttempt(models.Model):
     """One call to Weibo for a share, kept for failure-by-reason statistics and support."""
@@ -121,6 +147,7 @@ class ShareAttempt(models.Model):
         SENT = "sent", _("已发布")
         CONFIRMED_REPEAT = "repeat", _("微博已有此帖")
         RETRY = "retry", _("暂时错误，稍后重试")
+        RATE_LIMITED = "limited", _("达到频率限制，整点后重试")
         FAILED = "failed", _("失败")
         REAUTH = "reauth", _("需要重新授权")
 

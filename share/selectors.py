@@ -20,6 +20,15 @@ def shares_of_member(member: Member) -> QuerySet[Share]:
     return Share.objects.filter(member=member).order_by("-created_at")
 
 
+def failed_share_of_member(member: Member, share_id: str | None, subject_key: str) -> Share | None:
+    """The member's own failed share of this subject, whose text an edit starts from."""
+    if not share_id or not str(share_id).isdigit():
+        return None
+    return Share.objects.filter(
+        pk=int(share_id), member=member, subject_key=subject_key, state=Share.State.FAILED
+    ).first()
+
+
 @dataclass(frozen=True)
 class Shareable:
     kind: str

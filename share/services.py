@@ -12,9 +12,12 @@ Posting discipline (the reason this module looks the way it does):
    The text carries a link unique to the member and subject, so posting it again can only be
    answered "repeat content" (20019) if the earlier attempt did reach Weibo — which then counts
    as sent, and nothing is posted twice.
-4. Weibo's ``error_code`` decides: transient codes and lost answers retry with exponential
-   backoff (every delay below the broker's visibility timeout); content errors fail for good with
-   the reason; token errors wait for the member to authorise again, then resume.
+4. Weibo's ``error_code`` decides, through ``members.weibo.errors`` (never the HTTP status):
+   transient codes and lost answers retry with exponential backoff (every delay below the
+   broker's visibility timeout); rate limits wait for Weibo's hourly window to turn, without
+   asking Weibo in between; permanent errors fail at once with the reason, and the member may
+   edit the text and share again; token errors wait for the member to authorise again, then
+   resume. Every outcome is told to the member as it happened.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import hashlib
 import hmac
 import logging
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import requests
 from django.conf import settings
@@ -43,30 +46,18 @@ from core.errors import DomainError
 from core.models import Notification
 from core.notifications import notify
 from members.models import Member
+from members.weibo import errors as weibo_errors
+from members.weibo.errors import Action
 from share.models import Share, ShareAttempt, ShareReferral, ShareVisit
 from share.subjects import Subject
 from share.text import fill_template, text_problems
 
 log = logging.getLogger(__name__)
 
-# Weibo's error codes (see the protocol notes in docs/share.md).
-TRANSIENT_CODES = frozenset({10001, 10002, 10003, 10009, 10022, 10023, 10024, 20016, 21331})
-CONTENT_CODES = frozenset({10017, 20005, 20006, 20012, 20017, 20018, 20019, 20020, 20021})
-TOKEN_CODES = frozenset({21301, 21314, 21315, 21316, 21317, 21319, 21327, 21332})
+# What each Weibo error code means for a share is decided in one table (members.weibo.errors),
+# shared with login and token checks; see docs/share.md.
 REPEAT_CONTENT = 20019
 MEMBER_WAIT = 3  # seconds a share waits while the same member's other share is in flight
-
-CONTENT_REASONS = {
-    10017: _("微博认为分享内容的参数不正确（例如链接不在安全域名下）。"),
-    20005: _("图片格式不被微博接受。"),
-    20006: _("图片太大。"),
-    20012: _("文字超过 140 字。"),
-    20017: _("短时间内发布了相似的内容。"),
-    20018: _("内容包含微博不允许的网址。"),
-    20019: _("与你上一条微博内容重复。"),
-    20020: _("微博认为内容含有广告。"),
-    20021: _("微博认为内容违规。"),
-}
 
 
 def link_token(*, member: Member, subject_key: str) -> str:
@@ -249,6 +240,9 @@ def _claim(share_id: int, now: datetime) -> tuple[Share | None, str | None, bool
         if share.state == Share.State.QUEUED and share.next_attempt_at and (
             share.next_attempt_at > now + timedelta(seconds=1)
         ):  # fmt: skip
+            # Early (a wait longer than a broker countdown, or a redelivery): wait again.
+            remaining = (share.next_attempt_at - now).total_seconds()
+            _enqueue_on_commit(share.pk, countdown=min(remaining, settings.SHARE_RETRY_MAX_DELAY))
             return None, "not_due", False
         in_doubt = share.in_doubt or share.state == Share.State.SENDING
         if _member_blocked(share, in_doubt=in_doubt):
@@ -371,23 +365,29 @@ def _mark_sent(share: Share, *, now: datetime, status_id: str, uid: str) -> None
     )  # fmt: skip
 
 
-def _is_transient(code: int | None, http_status: int | None) -> bool:
-    if code in TRANSIENT_CODES:
-        return True
-    if code in CONTENT_CODES or code in TOKEN_CODES:
-        return False
-    if code is None:  # timeout, dropped connection
-        return True
-    return http_status is None or http_status >= 500  # unknown code: decide by the status
+def _rate_limit_reset(now: datetime) -> datetime:
+    """When Weibo's rate-limit window turns: Weibo counts per clock hour (as
+    ``account/rate_limit_status`` reports it), so the top of the next hour, plus a minute for
+    clocks that differ (``SHARE_RATE_LIMIT_WINDOW`` is that hour, in seconds)."""
+    window = settings.SHARE_RATE_LIMIT_WINDOW
+    turns = (int(now.timestamp()) // window + 1) * window + window // 60
+    return datetime.fromtimestamp(turns, tz=UTC)
+
+
+def _outcomes(share: Share, outcome: str) -> int:
+    return share.attempt_log.filter(outcome=outcome).count()
 
 
 def _after_error(
     share_id: int, attempt: int, started: datetime, code: int | None, message: str, *,
     http_status: int | None, in_doubt: bool,
 ) -> str:  # fmt: skip
+    """Record a refused or unanswered attempt and do what Weibo's code calls for (the HTTP
+    status is kept in the log only: it does not decide)."""
     from members.services import member_token_invalidate
 
     now = timezone.now()
+    rule = weibo_errors.classify(code)
     retry_in = None
     with transaction.atomic():
         share = _locked_attempt(share_id, attempt)
@@ -402,16 +402,42 @@ def _after_error(
             _record(share, outcome=ShareAttempt.Outcome.CONFIRMED_REPEAT, started=started,
                     code=code, message=message)  # fmt: skip
             return share.state
-        if code in TOKEN_CODES:
+        in_doubt = in_doubt or rule.in_doubt
+        share.in_doubt = in_doubt
+        title = {"title": share.subject_title}
+        if rule.action == Action.REAUTH:
             share.state = Share.State.NEEDS_REAUTH
-            share.in_doubt = in_doubt
             outcome = ShareAttempt.Outcome.REAUTH
-            member_token_invalidate(member=share.member, reason=f"{code} {message}")
-        elif _is_transient(code, http_status) and attempt < settings.SHARE_MAX_ATTEMPTS:
+            member_token_invalidate(
+                member=share.member, reason=f"{code} {message}", notify_member=False
+            )
+            notify(
+                user_id=share.member.user_id, kind=Notification.Kind.SHARE_REAUTH,
+                title=_("分享等待你重新授权微博：%(title)s") % title,
+                body=f"{rule.reason} " + _("重新授权后会自动发布，不需要再确认一次。"),
+                link="/share/mine/", dedupe_key=f"share-reauth:{share.pk}:{attempt}",
+            )  # fmt: skip
+        elif (
+            rule.action == Action.RATE_LIMIT
+            and _outcomes(share, ShareAttempt.Outcome.RATE_LIMITED)
+            < settings.SHARE_MAX_RATE_LIMIT_WAITS
+        ):
+            # Asking again before the window turns only spends the member's remaining calls.
             share.state = Share.State.QUEUED
-            share.in_doubt = in_doubt
+            share.next_attempt_at = _rate_limit_reset(now)
+            # A countdown may not wait in the broker for an hour: the message comes back early,
+            # finds the share not due and waits again (``_claim``), until the window has turned.
+            wait = (share.next_attempt_at - now).total_seconds()
+            retry_in = max(1.0, min(wait, float(settings.SHARE_RETRY_MAX_DELAY)))
+            outcome = ShareAttempt.Outcome.RATE_LIMITED
+            # No notification: the share list says when it goes out, and the member hears
+            # when it is sent (or, past the last wait, that the limit kept it back).
+        elif rule.action == Action.RETRY and (
+            _outcomes(share, ShareAttempt.Outcome.RETRY) + 1 < settings.SHARE_MAX_ATTEMPTS
+        ):
+            share.state = Share.State.QUEUED
             retry_in = retry_delay(attempt)
-            if code is None:
+            if code is None or rule.in_doubt:
                 # The answer was lost, not refused: Weibo may still be working on the request.
                 # Wait at least a lease before asking again, so that "repeat content" can see it.
                 retry_in = max(retry_in, float(settings.SHARE_SENDING_LEASE))
@@ -420,11 +446,11 @@ def _after_error(
         else:
             share.state = Share.State.FAILED
             outcome = ShareAttempt.Outcome.FAILED
-            reason = CONTENT_REASONS.get(code) or _("微博暂时无法发布，已多次重试。")
             notify(
                 user_id=share.member.user_id, kind=Notification.Kind.SHARE_FAILED,
-                title=_("分享未能发布：%(title)s") % {"title": share.subject_title},
-                body=str(reason), link="/share/mine/", dedupe_key=f"share-failed:{share.pk}",
+                title=_("分享未能发布：%(title)s") % title,
+                body=_failure_story(share, rule), link="/share/mine/",
+                dedupe_key=f"share-failed:{share.pk}:{attempt}",
             )  # fmt: skip
         share.save(update_fields=["state", "in_doubt", "next_attempt_at", "last_error_code",
                                   "last_error", "lease_until", "updated_at"])  # fmt: skip
@@ -432,6 +458,22 @@ def _after_error(
         if retry_in is not None:
             _enqueue_on_commit(share.pk, countdown=retry_in)
     return share.state
+
+
+def _failure_story(share: Share, rule: weibo_errors.ErrorRule) -> str:
+    """What really happened, in the member's words: refused at once, or given up after retries."""
+    reason = str(rule.reason)
+    if rule.action == Action.FAIL:
+        told = _("微博拒绝了这条分享（错误码 %(code)s），没有重试。") % {"code": rule.code}
+        advice = _("请修改文字后重新分享。") if rule.editable else _("可以稍后重新分享。")
+        return f"{reason} {told}{advice}"
+    if rule.action == Action.RATE_LIMIT:
+        waited = _outcomes(share, ShareAttempt.Outcome.RATE_LIMITED)
+        told = _("已等待微博的频率限制解除 %(n)s 次，仍未能发布。") % {"n": waited}
+    else:
+        tries = _outcomes(share, ShareAttempt.Outcome.RETRY) + 1
+        told = _("已尝试 %(n)s 次仍未成功。") % {"n": tries}
+    return f"{reason} {told}" + _("可以在“我的分享”里重试。")
 
 
 # --- Recovery --------------------------------------------------------------------------------
@@ -485,8 +527,8 @@ def share_retry(*, member: Member, share_id: int) -> Share:
             raise DomainError(_("找不到这条分享。"))
         if share.state not in {Share.State.NEEDS_REAUTH, Share.State.FAILED}:
             raise DomainError(_("这条分享正在处理或已发布。"))
-        if share.state == Share.State.FAILED and share.last_error_code in CONTENT_CODES:
-            raise DomainError(_("微博拒绝了这条内容，请修改文字后重新分享。"))
+        if share.state == Share.State.FAILED and share.permanent_failure:
+            raise DomainError(_("微博拒绝了这条分享，重试也会被拒绝；请修改后重新分享。"))
         share.state = Share.State.QUEUED
         share.next_attempt_at = None
         share.save(update_fields=["state", "next_attempt_at", "updated_at"])

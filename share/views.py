@@ -16,6 +16,7 @@ from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
@@ -27,6 +28,7 @@ from core.ratelimit import client_ip, rate_limited
 from loyalty.views import member_required
 from members.models import AdmissionSettings, Member
 from members.selectors import ViewerStatus, viewer_for_request
+from members.services import weibo_token_check
 from share import selectors, services
 from share.models import Share
 from share.subjects import NotShareable, subject_for
@@ -63,6 +65,12 @@ def share_new(request: HttpRequest) -> HttpResponse:
     show_name = member.show_name_on_shares
     confirmation_key = uuid.uuid4().hex
     errors: list[str] = []
+    # Weibo is asked whether the token still works (at most once a minute per member), so a
+    # revoked or expired authorisation is renewed before the share, not found out after it.
+    token_ok = weibo_token_check(member=member)
+    failed = selectors.failed_share_of_member(member, request.GET.get("from"), subject.key)
+    if failed is not None and request.method == "GET":
+        text = failed.text  # editing a share Weibo refused: start from what was refused
     if request.method == "POST":
         text = request.POST.get("text", "")[:1000]
         with_card = request.POST.get("with_card") == "1"
@@ -72,8 +80,8 @@ def share_new(request: HttpRequest) -> HttpResponse:
             errors.append(_("页面已过期，请重新确认。"))
         elif rate_limited(request, "share", limit=SHARE_RATE_LIMIT, window=60, key=str(member.pk)):
             errors.append(_("操作太频繁，请稍后再试。"))
-        elif member.weibo_token_state != Member.TokenState.VALID:
-            errors.append(_("你的微博授权已失效，请先重新用微博登录授权。"))
+        elif not token_ok:
+            errors.append(_("你的微博授权已失效，请先重新授权。"))
         else:
             try:
                 services.share_confirm(
@@ -101,7 +109,10 @@ def share_new(request: HttpRequest) -> HttpResponse:
             "show_name": show_name,
             "confirmation_key": confirmation_key,
             "errors": errors,
-            "token_ok": member.weibo_token_state == Member.TokenState.VALID,
+            "token_ok": token_ok,
+            "failed": failed,
+            # After authorising again the member comes back to this very confirmation.
+            "reauth_next": f"{request.path}?{urlencode({'kind': kind, 'ref': ref or ''})}",
         },  # fmt: skip
         status=400 if errors else 200,
     )

@@ -86,7 +86,7 @@ def test_a_member_without_a_usable_token_is_asked_to_authorise_first(sharer, clu
         "kind": "item", "ref": trip.pk, "text": text, "confirmation_key": key,
     })  # fmt: skip
     assert response.status_code == 400
-    assert "重新用微博登录授权" in response.content.decode()
+    assert "请先重新授权" in response.content.decode()
     assert Share.objects.count() == 0
 
 
