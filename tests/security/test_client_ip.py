@@ -344,7 +344,9 @@ def test_the_web_server_does_not_take_the_address_from_a_forged_header(tmp_path)
             if response.status_code == 429:
                 break
         assert statuses[-1] == 429, statuses
-        assert len(statuses) > LOGIN_LIMIT_PER_MINUTE
+        # Every request counted against one client (earlier tests' hits from this address may
+        # still be in the sliding window, so the limit can come sooner, never later).
+        assert len(statuses) <= LOGIN_LIMIT_PER_MINUTE + 1
         assert not Member.objects.exists()
     finally:
         server.terminate()

@@ -9,6 +9,7 @@ for the other common production shape, behind a TLS-terminating proxy.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -61,6 +62,7 @@ def production_env(**extra: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=database_url_for_current_test_db(),
         DATABASE_CONN_MAX_AGE="0",
+        AUDIT_KEYS=f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",
     )
     env.pop("SESSION_COOKIE_SECURE", None)
     env.pop("CSRF_COOKIE_SECURE", None)
