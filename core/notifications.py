@@ -10,11 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from core.events import STAFF_GROUP, publish_on_commit, tier_group, user_group
 from core.models import Notification, NotificationPreference
+
+
+def written_for(language: str | None) -> translation.override:
+    """Compose a notification in its reader's language, not the worker's.
+
+    Titles and bodies are stored as text, so they are translated when written: a worker has
+    no request to take the language from, and would write every member the site's default.
+    """
+    known = {code for code, _name in settings.LANGUAGES}
+    return translation.override(language if language in known else settings.LANGUAGE_CODE)
 
 
 def _muted(user_id: int, kind: str) -> bool:

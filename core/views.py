@@ -43,6 +43,10 @@ def language_switch(request, code: str):
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         target = "/"
+    if request.user.is_authenticated:
+        from members.services import member_language_set  # members builds on core
+
+        member_language_set(user=request.user, language=code)
     response = HttpResponseRedirect(target)
     response.set_cookie(  # as Django's own ``set_language`` sets it
         settings.LANGUAGE_COOKIE_NAME, code, max_age=settings.LANGUAGE_COOKIE_AGE,

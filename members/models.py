@@ -67,6 +67,9 @@ class Member(models.Model):
         Tier, verbose_name=_("等级"), on_delete=models.PROTECT, null=True, blank=True
     )
     display_name = models.CharField(_("昵称"), max_length=100, blank=True)
+    # The language the member last chose on the site: what is written to them when no page is
+    # open (notifications composed by workers). Empty until they choose: the site's default.
+    language = models.CharField(_("语言"), max_length=10, blank=True, default="")
     membership_number = models.CharField(
         _("会员卡号"), max_length=40, null=True, blank=True, unique=True
     )

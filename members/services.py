@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -32,7 +33,7 @@ from core.errors import DomainError
 from core.events import publish_on_commit, user_group
 from core.locking import Lock, lock_one, lock_rows
 from core.models import Notification
-from core.notifications import notify, notify_staff
+from core.notifications import notify, notify_staff, written_for
 from members.models import (
     AdmissionDecision,
     AdmissionSettings,
@@ -679,14 +680,15 @@ def member_token_invalidate(*, member: Member, reason: str, notify_member: bool 
         if updated:
             audit_record(action="member.token_invalid", target=member, rule="weibo", reason=reason)
         if updated and notify_member:
-            notify(
-                user_id=member.user_id,
-                kind=Notification.Kind.SHARE_REAUTH,
-                title=_("微博授权已失效"),
-                body=_("分享到微博前，请重新授权。"),
-                link="/members/me/",
-                dedupe_key=f"reauth:{member.weibo_token_expires_at}",
-            )
+            with written_for(member.language):
+                notify(
+                    user_id=member.user_id,
+                    kind=Notification.Kind.SHARE_REAUTH,
+                    title=_("微博授权已失效"),
+                    body=_("分享到微博前，请重新授权。"),
+                    link="/members/me/",
+                    dedupe_key=f"reauth:{member.weibo_token_expires_at}",
+                )
 
 
 def weibo_token_verify(*, member: Member) -> bool:
@@ -755,6 +757,12 @@ def weibo_token_check(*, member: Member) -> bool:
 TOKEN_WARNING_DAYS = 7
 
 
+def member_language_set(*, user, language: str) -> None:
+    """Remember the language a signed-in member chose, for what is written to them later."""
+    if language in {code for code, _name in settings.LANGUAGES}:
+        Member.objects.filter(user=user).exclude(language=language).update(language=language)
+
+
 def weibo_tokens_warn_expiring(*, now: datetime | None = None) -> int:
     """Tell members whose Weibo authorisation ends within a week, once per expiry date.
 
@@ -767,21 +775,23 @@ def weibo_tokens_warn_expiring(*, now: datetime | None = None) -> int:
         weibo_token_state=Member.TokenState.VALID,
         weibo_token_expires_at__gt=now,
         weibo_token_expires_at__lte=now + timedelta(days=TOKEN_WARNING_DAYS),
-    ).only("pk", "user_id", "weibo_token_expires_at")
+    ).only("pk", "user_id", "weibo_token_expires_at", "language")
     told = 0
     for member in expiring.iterator():
         expires = member.weibo_token_expires_at
-        sent = notify(
-            user_id=member.user_id,
-            kind=Notification.Kind.SHARE_REAUTH,
-            title=_("微博授权即将到期"),
-            body=_(
-                "你的微博授权将于 %(date)s 到期，到期后无法分享到微博。请在“我的账户”里重新授权。"
+        with written_for(member.language):
+            sent = notify(
+                user_id=member.user_id,
+                kind=Notification.Kind.SHARE_REAUTH,
+                title=_("微博授权即将到期"),
+                body=_(
+                    "你的微博授权将于 %(date)s 到期，到期后无法分享到微博。"
+                    "请在“我的账户”里重新授权。"
+                )
+                % {"date": timezone.localtime(expires).strftime("%Y-%m-%d %H:%M")},
+                link="/members/me/",
+                dedupe_key=f"token-expiring:{expires.isoformat()}",
             )
-            % {"date": timezone.localtime(expires).strftime("%Y-%m-%d %H:%M")},
-            link="/members/me/",
-            dedupe_key=f"token-expiring:{expires.isoformat()}",
-        )
         told += sent is not None
     return told
 

@@ -44,7 +44,7 @@ from core.audit import audit_record
 from core.counters import Buffer
 from core.errors import DomainError
 from core.models import Notification
-from core.notifications import notify
+from core.notifications import notify, written_for
 from members.models import Member
 from members.weibo import errors as weibo_errors
 from members.weibo.errors import Action
@@ -358,11 +358,12 @@ def _mark_sent(share: Share, *, now: datetime, status_id: str, uid: str) -> None
         member=share.member, trigger=Trigger.SHARE_VERIFIED, natural_key=share.reward_key,
         reference=("share", share.pk), now=now,
     )  # fmt: skip
-    notify(
-        user_id=share.member.user_id, kind=Notification.Kind.SHARE_SENT,
-        title=_("已分享到微博：%(title)s") % {"title": share.subject_title},
-        link="/share/mine/", dedupe_key=f"share-sent:{share.pk}",
-    )  # fmt: skip
+    with written_for(share.member.language):
+        notify(
+            user_id=share.member.user_id, kind=Notification.Kind.SHARE_SENT,
+            title=_("已分享到微博：%(title)s") % {"title": share.subject_title},
+            link="/share/mine/", dedupe_key=f"share-sent:{share.pk}",
+        )  # fmt: skip
 
 
 def _rate_limit_reset(now: datetime) -> datetime:
@@ -411,12 +412,13 @@ def _after_error(
             member_token_invalidate(
                 member=share.member, reason=f"{code} {message}", notify_member=False
             )
-            notify(
-                user_id=share.member.user_id, kind=Notification.Kind.SHARE_REAUTH,
-                title=_("分享等待你重新授权微博：%(title)s") % title,
-                body=f"{rule.reason} " + _("重新授权后会自动发布，不需要再确认一次。"),
-                link="/share/mine/", dedupe_key=f"share-reauth:{share.pk}:{attempt}",
-            )  # fmt: skip
+            with written_for(share.member.language):
+                notify(
+                    user_id=share.member.user_id, kind=Notification.Kind.SHARE_REAUTH,
+                    title=_("分享等待你重新授权微博：%(title)s") % title,
+                    body=f"{rule.reason} " + _("重新授权后会自动发布，不需要再确认一次。"),
+                    link="/share/mine/", dedupe_key=f"share-reauth:{share.pk}:{attempt}",
+                )  # fmt: skip
         elif (
             rule.action == Action.RATE_LIMIT
             and _outcomes(share, ShareAttempt.Outcome.RATE_LIMITED)
@@ -446,12 +448,13 @@ def _after_error(
         else:
             share.state = Share.State.FAILED
             outcome = ShareAttempt.Outcome.FAILED
-            notify(
-                user_id=share.member.user_id, kind=Notification.Kind.SHARE_FAILED,
-                title=_("分享未能发布：%(title)s") % title,
-                body=_failure_story(share, rule), link="/share/mine/",
-                dedupe_key=f"share-failed:{share.pk}:{attempt}",
-            )  # fmt: skip
+            with written_for(share.member.language):
+                notify(
+                    user_id=share.member.user_id, kind=Notification.Kind.SHARE_FAILED,
+                    title=_("分享未能发布：%(title)s") % title,
+                    body=_failure_story(share, rule), link="/share/mine/",
+                    dedupe_key=f"share-failed:{share.pk}:{attempt}",
+                )  # fmt: skip
         share.save(update_fields=["state", "in_doubt", "next_attempt_at", "last_error_code",
                                   "last_error", "lease_until", "updated_at"])  # fmt: skip
         _record(share, outcome=outcome, started=started, code=code, message=message)

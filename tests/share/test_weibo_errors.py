@@ -238,3 +238,27 @@ def test_every_documented_code_has_a_decision_and_a_reason():
     # Login and token checks read the same table through the client's error.
     assert WeiboError(code=21321, message="").rule.action == "fail"
     assert WeiboError(code=21332, message="").is_token_error
+
+
+def test_a_member_reading_in_english_is_told_in_english(setup):
+    """The worker writes the notification in the language the member chose on the site."""
+    member, trip, sandbox, client = setup.values()
+    assert client.get("/i18n/en/?next=/share/mine/").status_code == 302
+    member.refresh_from_db()
+    assert member.language == "en"
+    share = confirm(member, trip)
+    sandbox.fault(mode="error", error_code=10016, http_status=500, count=10)
+
+    assert run_until_settled(share) == Share.State.FAILED
+    notice = failure_notice(member)
+    assert notice.title.startswith("Share failed to post")
+    assert "Our request to Weibo was faulty" in notice.body
+    assert "分享" not in notice.title
+
+    # Another member, who never chose, is written to in the site's language.
+    other = make_sharer(sandbox, uid="1001000013", tier=member.tier)
+    register(other, trip)
+    other_share = confirm(other, trip)
+    sandbox.fault(mode="error", error_code=10016, http_status=500, count=10)
+    run_until_settled(other_share)
+    assert failure_notice(other).title.startswith("分享未能发布")
