@@ -91,7 +91,8 @@ class AuditSubject(models.Model):
     key = models.CharField(max_length=300, blank=True, db_index=True)
     # The person the subject belongs to ("auth.User:5", "members.Member:7"), "" for none.
     owner = models.CharField(max_length=120, blank=True, db_index=True)
-    label = models.CharField(_("名称"), max_length=255, blank=True)
+    # Text, not a short string: a value may be a member's whole comment (a moderation decision).
+    label = models.TextField(_("名称"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     forgotten_at = models.DateTimeField(_("删除时间"), null=True, blank=True)
 

@@ -14,10 +14,12 @@ from django.utils import timezone
 from core.audit.keys import audit_jsonable
 from core.models import AuditEntry, AuditSubject, is_pseudonym
 
-# Keys of ``before`` / ``after`` whose values identify a person: stored as pseudonyms.
+# Keys of ``before`` / ``after`` whose values identify a person, or are a member's own words
+# (a comment's ``body`` kept by a moderation decision): stored as pseudonyms, so erasing the
+# person erases them from the trail too.
 PERSONAL_KEYS = frozenset({
     "weibo_uid", "uid", "weibo_screen_name", "screen_name", "nickname", "display_name",
-    "username", "name", "email", "phone", "mobile", "ip",
+    "username", "name", "email", "phone", "mobile", "ip", "body",
 })  # fmt: skip
 
 
@@ -93,7 +95,7 @@ def _pseudonymise(entries: list[AuditEntry]) -> None:
                 return value
             digest = hashlib.sha256(str(value).encode()).hexdigest()[:32]
             key = f"{owner}|value|{name}|{digest}"
-            wanted[key] = (AuditSubject.Kind.VALUE, owner, str(value)[:255])
+            wanted[key] = (AuditSubject.Kind.VALUE, owner, str(value))
             return ("key", key)
 
         plan["before"] = _map_personal(entry.before, personal)
@@ -113,7 +115,6 @@ def _pseudonymise(entries: list[AuditEntry]) -> None:
             current.setdefault(key, (pseudonym, label))
     new_rows, pseudonyms = [], {}
     for key, (kind, owner, label) in wanted.items():
-        label = label[:255]
         pseudonym, known_label = current.get(key, (None, None))
         if pseudonym is None:
             pseudonym = _new_pseudonym()

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0005_data_exports_and_sealed_copies'),
+        ("members", "0005_data_exports_and_sealed_copies"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='member',
-            name='language',
-            field=models.CharField(blank=True, default='', max_length=10, verbose_name='语言'),
+            model_name="member",
+            name="language",
+            field=models.CharField(blank=True, default="", max_length=10, verbose_name="语言"),
         ),
     ]

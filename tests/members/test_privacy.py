@@ -24,6 +24,7 @@ from django.utils import timezone
 from community.interaction.services import (
     comment_create,
     comment_like_toggle,
+    comment_moderate,
     comment_report,
     item_like_toggle,
 )
@@ -164,6 +165,10 @@ def world(db, private_media):
     item_like_toggle(member=member, page=post)
     comment_report(member=member, comment=other_comment, reason="other",
                    detail=f"{DISPLAY_NAME}的举报说明")  # fmt: skip
+    # A moderator's decision on the member's comment (reported, then kept): the audit trail
+    # records its text.
+    comment_report(member=other, comment=own_comment, reason="other", detail="")
+    comment_moderate(comment=own_comment, actor=staff, decision="approve")
 
     # Share: a confirmed share of the member's tier, an attempt, a landing visit, a referral.
     subject = tier_subject(member)
