@@ -15,11 +15,11 @@ from core.audit.keys import audit_jsonable
 from core.models import AuditEntry, AuditSubject, is_pseudonym
 
 # Keys of ``before`` / ``after`` whose values identify a person, or are a member's own words
-# (a comment's ``body`` kept by a moderation decision): stored as pseudonyms, so erasing the
-# person erases them from the trail too.
+# (``comment_body``, kept by a moderation decision): stored as pseudonyms, so erasing the person
+# erases them from the trail too.
 PERSONAL_KEYS = frozenset({
     "weibo_uid", "uid", "weibo_screen_name", "screen_name", "nickname", "display_name",
-    "username", "name", "email", "phone", "mobile", "ip", "body",
+    "username", "name", "email", "phone", "mobile", "ip", "comment_body",
 })  # fmt: skip
 
 

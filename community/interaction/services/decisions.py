@@ -57,7 +57,9 @@ def _decide_locked(
     """Apply one decision to a comment whose row the caller has locked."""
     now = timezone.now()
     open_reports = comment.reports.filter(state=CommentReport.State.OPEN).count()
-    before = {"state": comment.state, "body": comment.body, "open_reports": open_reports}
+    # ``comment_body`` is the member's own words: the audit trail keeps it as a pseudonymised
+    # value (core.audit), erased with the member.
+    before = {"state": comment.state, "comment_body": comment.body, "open_reports": open_reports}
     was_hidden = comment.state != State.PUBLISHED
 
     if decision == StaffDecision.APPROVE:
@@ -102,7 +104,7 @@ def _decide_locked(
     closed = _close_reports(comment, actor=actor, upheld=decision != StaffDecision.APPROVE, now=now)
     audit_record(
         action=action, actor=actor, target=comment, before=before,
-        after={"state": comment.state, "body": comment.body, "reports_closed": closed},
+        after={"state": comment.state, "comment_body": comment.body, "reports_closed": closed},
         reason=reason, ip=ip,
     )  # fmt: skip
     if was_hidden and comment.state == State.PUBLISHED:
