@@ -313,92 +313,194 @@ def draw_moderation(
 
 # --- The catalogue ------------------------------------------------------------------------------
 
-L = gettext_lazy
 
 CHARTS: list[Chart] = [
     Chart(
-        "tiers", L("各等级会员数"),
-        L("每天结束时的会员人数，按当时的等级；退出的会员不计，暂停的会员计入。"),
+        "tiers",
+        gettext_lazy("各等级会员数"),
+        gettext_lazy("每天结束时的会员人数，按当时的等级；退出的会员不计，暂停的会员计入。"),
         (PERM_GROWTH, "members.view_member", "loyalty.view_pointsaccount"),
-        (Table("members", L("各等级会员数"), selectors.members_by_tier,
-               (Column("day", L("日期"), "day"), Column("tier", L("等级"), "tier"),
-                Column("members", L("会员数"))), pivot=("day", "tier", "members")),),
+        (
+            Table(
+                "members",
+                gettext_lazy("各等级会员数"),
+                selectors.members_by_tier,
+                (
+                    Column("day", gettext_lazy("日期"), "day"),
+                    Column("tier", gettext_lazy("等级"), "tier"),
+                    Column("members", gettext_lazy("会员数")),
+                ),
+                pivot=("day", "tier", "members"),
+            ),
+        ),
         draw_tiers,
     ),
     Chart(
-        "joins", L("入会与站外转化"),
-        L("每周新入会会员和提交的入会申请；站外访客通过会员的微博分享链接进入（同一访客同一天"
-          "计一次点击），之后申请和入会的人数。"),
+        "joins",
+        gettext_lazy("入会与站外转化"),
+        gettext_lazy(
+            "每周新入会会员和提交的入会申请；站外访客通过会员的微博分享链接进入（同一访客同一天"
+            "计一次点击），之后申请和入会的人数。"
+        ),
         (PERM_GROWTH, "members.view_member", "members.view_application"),
-        (Table("weeks", L("每周入会与转化"), selectors.joins_and_funnel,
-               (Column("week", L("周（周一）"), "week"), Column("joins", L("入会")),
-                Column("applications", L("入会申请")), Column("share_clicks", L("分享链接点击")),
-                Column("share_applications", L("通过分享申请")),
-                Column("share_admitted", L("通过分享入会")))),),
+        (
+            Table(
+                "weeks",
+                gettext_lazy("每周入会与转化"),
+                selectors.joins_and_funnel,
+                (
+                    Column("week", gettext_lazy("周（周一）"), "week"),
+                    Column("joins", gettext_lazy("入会")),
+                    Column("applications", gettext_lazy("入会申请")),
+                    Column("share_clicks", gettext_lazy("分享链接点击")),
+                    Column("share_applications", gettext_lazy("通过分享申请")),
+                    Column("share_admitted", gettext_lazy("通过分享入会")),
+                ),
+            ),
+        ),
         draw_joins,
     ),
     Chart(
-        "active", L("活跃会员（日活 / 周活 / 月活）"),
-        L("当天访问过网站的会员数，以及截至当天 7 天、30 天内访问过的会员数（每人只计一次）。"),
+        "active",
+        gettext_lazy("活跃会员（日活 / 周活 / 月活）"),
+        gettext_lazy(
+            "当天访问过网站的会员数，以及截至当天 7 天、30 天内访问过的会员数（每人只计一次）。"
+        ),
         (PERM_GROWTH, "members.view_member"),
-        (Table("days", L("活跃会员"), selectors.active_members,
-               (Column("day", L("日期"), "day"), Column("dau", L("日活跃")),
-                Column("wau", L("周活跃（7 天）")), Column("mau", L("月活跃（30 天）")))),),
+        (
+            Table(
+                "days",
+                gettext_lazy("活跃会员"),
+                selectors.active_members,
+                (
+                    Column("day", gettext_lazy("日期"), "day"),
+                    Column("dau", gettext_lazy("日活跃")),
+                    Column("wau", gettext_lazy("周活跃（7 天）")),
+                    Column("mau", gettext_lazy("月活跃（30 天）")),
+                ),
+            ),
+        ),
         draw_active,
     ),
     Chart(
-        "interaction", L("每周互动率"),
-        L("每周评论、点赞、报名活动或分享到微博的会员数，除以当周访问过网站的会员数。"),
+        "interaction",
+        gettext_lazy("每周互动率"),
+        gettext_lazy("每周评论、点赞、报名活动或分享到微博的会员数，除以当周访问过网站的会员数。"),
         (PERM_GROWTH,),
-        (Table("weeks", L("每周互动率"), selectors.interaction_rate,
-               (Column("week", L("周（周一）"), "week"), Column("interacting", L("互动会员")),
-                Column("active", L("活跃会员")), Column("rate", L("互动率（%）"), "percent"))),),
+        (
+            Table(
+                "weeks",
+                gettext_lazy("每周互动率"),
+                selectors.interaction_rate,
+                (
+                    Column("week", gettext_lazy("周（周一）"), "week"),
+                    Column("interacting", gettext_lazy("互动会员")),
+                    Column("active", gettext_lazy("活跃会员")),
+                    Column("rate", gettext_lazy("互动率（%）"), "percent"),
+                ),
+            ),
+        ),
         draw_interaction,
     ),
     Chart(
-        "shares", L("微博分享与覆盖"),
-        L("每周成功发布到微博的分享数和已确认覆盖（分享时会员的粉丝数之和），以及未能发布的分享"
-          "按微博错误原因统计。"),
+        "shares",
+        gettext_lazy("微博分享与覆盖"),
+        gettext_lazy(
+            "每周成功发布到微博的分享数和已确认覆盖（分享时会员的粉丝数之和），以及未能发布的分享"
+            "按微博错误原因统计。"
+        ),
         (PERM_GROWTH, "share.view_share"),
-        (Table("weeks", L("每周分享"), selectors.shares_per_week,
-               (Column("week", L("周（周一）"), "week"), Column("sent", L("已发布")),
-                Column("reach", L("已确认覆盖")), Column("failed", L("失败")))),
-         Table("failures", L("未能发布的原因"), selectors.share_failures,
-               (Column("code", L("原因"), "code"), Column("shares", L("分享数"))))),
+        (
+            Table(
+                "weeks",
+                gettext_lazy("每周分享"),
+                selectors.shares_per_week,
+                (
+                    Column("week", gettext_lazy("周（周一）"), "week"),
+                    Column("sent", gettext_lazy("已发布")),
+                    Column("reach", gettext_lazy("已确认覆盖")),
+                    Column("failed", gettext_lazy("失败")),
+                ),
+            ),
+            Table(
+                "failures",
+                gettext_lazy("未能发布的原因"),
+                selectors.share_failures,
+                (
+                    Column("code", gettext_lazy("原因"), "code"),
+                    Column("shares", gettext_lazy("分享数")),
+                ),
+            ),
+        ),
         draw_shares,
     ),
     Chart(
-        "redemptions", L("积分兑换：按礼品和等级"),
-        L("时间段内提交且未取消、未过期的兑换，按礼品和会员当前等级。"),
+        "redemptions",
+        gettext_lazy("积分兑换：按礼品和等级"),
+        gettext_lazy("时间段内提交且未取消、未过期的兑换，按礼品和会员当前等级。"),
         ("loyalty.view_redemption",),
-        (Table("rewards", L("兑换"), selectors.redemptions_by_reward,
-               (Column("reward", L("礼品"), "reward"), Column("tier", L("等级"), "tier"),
-                Column("redemptions", L("兑换次数")), Column("points", L("消耗积分")))),),
+        (
+            Table(
+                "rewards",
+                gettext_lazy("兑换"),
+                selectors.redemptions_by_reward,
+                (
+                    Column("reward", gettext_lazy("礼品"), "reward"),
+                    Column("tier", gettext_lazy("等级"), "tier"),
+                    Column("redemptions", gettext_lazy("兑换次数")),
+                    Column("points", gettext_lazy("消耗积分")),
+                ),
+            ),
+        ),
         draw_redemptions,
     ),
     Chart(
-        "points", L("积分发放、兑换、过期与负债"),
-        L("每月发放（获得、待确认转可用、人工加分）、兑换（扣除退还）和过期的积分，以及每月末"
-          "会员未使用的积分合计（积分负债），口径与“积分负债”页相同。"),
+        "points",
+        gettext_lazy("积分发放、兑换、过期与负债"),
+        gettext_lazy(
+            "每月发放（获得、待确认转可用、人工加分）、兑换（扣除退还）和过期的积分，以及每月末"
+            "会员未使用的积分合计（积分负债），口径与“积分负债”页相同。"
+        ),
         ("loyalty.view_liability",),
-        (Table("months", L("每月积分"), selectors.points_per_month,
-               (Column("month", L("月份"), "month"), Column("issued", L("发放")),
-                Column("redeemed", L("兑换")), Column("expired", L("过期")),
-                Column("outstanding", L("月末未使用积分")))),),
+        (
+            Table(
+                "months",
+                gettext_lazy("每月积分"),
+                selectors.points_per_month,
+                (
+                    Column("month", gettext_lazy("月份"), "month"),
+                    Column("issued", gettext_lazy("发放")),
+                    Column("redeemed", gettext_lazy("兑换")),
+                    Column("expired", gettext_lazy("过期")),
+                    Column("outstanding", gettext_lazy("月末未使用积分")),
+                ),
+            ),
+        ),
         draw_points,
     ),
     Chart(
-        "moderation", L("审核队列等待时间"),
-        L("现在等待审核的评论和待处理的举报，按已等待的时间；只计时间段内进入队列的，最后一行"
-          "是不限日期的全部。"),
+        "moderation",
+        gettext_lazy("审核队列等待时间"),
+        gettext_lazy(
+            "现在等待审核的评论和待处理的举报，按已等待的时间；只计时间段内进入队列的，最后一行"
+            "是不限日期的全部。"
+        ),
         ("community.view_comment",),
-        (Table("ages", L("审核队列"), selectors.moderation_queue,
-               (Column("bucket", L("已等待"), "bucket"),
-                Column("held_comments", L("待审核评论")),
-                Column("open_reports", L("待处理举报")))),),
+        (
+            Table(
+                "ages",
+                gettext_lazy("审核队列"),
+                selectors.moderation_queue,
+                (
+                    Column("bucket", gettext_lazy("已等待"), "bucket"),
+                    Column("held_comments", gettext_lazy("待审核评论")),
+                    Column("open_reports", gettext_lazy("待处理举报")),
+                ),
+            ),
+        ),
         draw_moderation,
     ),
-]  # fmt: skip
+]
 CHARTS_BY_SLUG = {chart.slug: chart for chart in CHARTS}
 ALL_PERMS = tuple(dict.fromkeys(perm for chart in CHARTS for perm in chart.perms))
 
@@ -415,8 +517,12 @@ class Headline:
 
 
 HEADLINES = [
-    Headline("joins", L("近 30 天入会"), "joins", selectors.daily_joins, True),
-    Headline("active", L("今日活跃会员"), "active", selectors.daily_active, False),
-    Headline("shares", L("近 30 天微博分享"), "shares", selectors.daily_shares_sent, True),
-    Headline("points", L("近 30 天发放积分"), "points", selectors.daily_points_issued, True),
+    Headline("joins", gettext_lazy("近 30 天入会"), "joins", selectors.daily_joins, True),
+    Headline("active", gettext_lazy("今日活跃会员"), "active", selectors.daily_active, False),
+    Headline(
+        "shares", gettext_lazy("近 30 天微博分享"), "shares", selectors.daily_shares_sent, True
+    ),
+    Headline(
+        "points", gettext_lazy("近 30 天发放积分"), "points", selectors.daily_points_issued, True
+    ),
 ]
