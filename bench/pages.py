@@ -226,6 +226,10 @@ def check_pages(club: Club) -> None:
         status = client.get(path).status_code
         if status != 200:
             raise SystemExit(f"{page} ({persona}) {path} answered {status}")
+    # What a member's browser sends after its first page: the session and the CSRF cookie.
+    club.cookie = "; ".join(
+        f"{name}={morsel.value}" for name, morsel in club.client.cookies.items()
+    )
 
 
 # --- Measurements -------------------------------------------------------------------------------

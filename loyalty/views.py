@@ -13,6 +13,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,11 +21,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core import pagecache
 from core.errors import DomainError
 from core.ratelimit import rate_limited
 from loyalty import errors, selectors, services
 from loyalty.forms import LedgerFilterForm, RedeemForm, new_request_key
-from loyalty.models import Redemption, Reward
+from loyalty.models import PointsAccount, Redemption, Reward
 from members.models import Member
 from members.selectors import viewer_for_request
 
@@ -69,7 +71,15 @@ def _account(request: HttpRequest):
     return account
 
 
+def _account_version_sql(request: HttpRequest) -> tuple[str, list]:
+    """The account row's version (PostgreSQL ``xmin``): every balance, pending or tier change
+    rewrites the row, so a kept points page is never shown after one."""
+    table = connection.ops.quote_name(PointsAccount._meta.db_table)
+    return f"SELECT xmin::text FROM {table} WHERE member_id = %s", [request.member.pk]
+
+
 @member_required
+@pagecache.personal_page(version_sql=_account_version_sql)
 def overview(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     settings_ = selectors.loyalty_settings()
