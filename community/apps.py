@@ -9,6 +9,7 @@ class CommunityConfig(AppConfig):
     def ready(self) -> None:
         import community.interaction.wagtail_hooks  # noqa: F401 (registers the comments section)
         import community.participation.item_context  # noqa: F401
+        import community.photos.item_context  # noqa: F401
         import community.signals  # noqa: F401
         from community import caching, privacy
 

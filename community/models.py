@@ -364,6 +364,23 @@ class ActivityPage(GatedPage):
     registration_closes_at = models.DateTimeField(_("报名截止"), null=True, blank=True)
     cancellation_deadline = models.DateTimeField(_("取消截止"), null=True, blank=True)
 
+    class PhotoModeration(models.TextChoices):
+        PRE = "pre", _("先审后发（审核通过后才显示）")
+        POST = "post", _("先发后审（立即显示，被举报或命中敏感词时审核）")
+
+    photo_limit = models.PositiveSmallIntegerField(
+        _("每人可发照片数"), default=0,
+        help_text=_("签到过的会员可以在照片墙上发布的照片数；0 表示不开放照片墙。"),
+    )  # fmt: skip
+    photo_window_days = models.PositiveSmallIntegerField(
+        _("活动结束后可发照片天数"), default=7,
+        help_text=_("从签到起，到活动结束后这么多天为止，签到过的会员可以发照片。"),
+    )  # fmt: skip
+    photo_moderation = models.CharField(
+        _("照片审核方式"), max_length=4, choices=PhotoModeration.choices,
+        default=PhotoModeration.PRE,
+    )  # fmt: skip
+
     content_panels = (
         Page.content_panels
         + GatedPage.access_panels
@@ -378,6 +395,11 @@ class ActivityPage(GatedPage):
                     FieldPanel("cancellation_deadline"),
                 ],
                 heading=_("活动设置"),
+            ),
+            MultiFieldPanel(
+                [FieldRowPanel([FieldPanel("photo_limit"), FieldPanel("photo_window_days")]),
+                 FieldPanel("photo_moderation")],
+                heading=_("照片墙"),
             ),
             FieldPanel("body"),
         ]
@@ -410,3 +432,4 @@ class ItemAnnouncement(models.Model):
 
 from community.models_interaction import *  # noqa: E402,F401,F403
 from community.models_participation import *  # noqa: E402,F401,F403
+from community.models_photos import *  # noqa: E402,F401,F403

@@ -31,3 +31,11 @@ def flush_item_views() -> int:
     from community.participation.services import item_views_flush
 
     return item_views_flush()
+
+
+@shared_task(name="community.process_photo", acks_late=True)
+def process_photo(photo_id: int) -> str:
+    """Re-encode a member's uploaded photo (safe to run twice: only a photo still processing)."""
+    from community.photos.services import photo_process
+
+    return photo_process(photo_id=photo_id)

@@ -14,4 +14,5 @@ urlpatterns = [
     re_path(r"^media/(?P<path>.+)$", views.staff_media, name="staff_media"),
     path("", include("community.participation.urls")),
     path("", include("community.interaction.urls")),
+    path("", include("community.photos.urls")),
 ]

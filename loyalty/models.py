@@ -375,6 +375,7 @@ class Trigger(models.TextChoices):
     PROFILE_COMPLETED = "profile_completed", _("完善资料")
     DAILY_CHECKIN = "daily_checkin", _("每日签到")
     COMMENT_APPROVED = "comment_approved", _("评论通过审核")
+    PHOTO_APPROVED = "photo_approved", _("活动照片通过审核")
     ACTIVITY_ATTENDED = "activity_attended", _("参加活动")
     OFFER_CLAIMED = "offer_claimed", _("领取优惠")
     SHARE_VERIFIED = "share_verified", _("分享已确认")

@@ -1,0 +1,27 @@
+"""The photo section of an activity's page, registered in ``community.hooks``.
+
+With full access: the latest photos, a link to the wall and whether the member may post.
+With the teaser only: the photos staff featured whose members agreed to appear there. The
+section is read per request (it is not part of the article kept per access class).
+"""
+
+from __future__ import annotations
+
+from community import gate
+from community.hooks import item_context_extensions
+from community.models import ActivityPage
+from community.photos import selectors
+from members.selectors import ViewerStatus
+
+
+def photos_context(page, request, viewer: ViewerStatus, decision: gate.Decision) -> dict:
+    if not isinstance(page, ActivityPage) or not decision.visible:
+        return {}
+    strip = selectors.wall_strip(activity=page, viewer=viewer, decision=decision)
+    if not strip:
+        return {}
+    return {"item_includes": ["community/photos/_strip.html"], **strip}
+
+
+if photos_context not in item_context_extensions:
+    item_context_extensions.append(photos_context)
