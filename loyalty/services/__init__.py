@@ -2,7 +2,9 @@
 
 Other apps use ``points_award_for_event`` (earn by rule, idempotent by natural key),
 ``points_pending_approve`` / ``points_pending_cancel`` (resolve pending points of an event),
-``points_spend`` / ``points_refund`` (a points price outside the rewards catalogue).
+``points_spend`` / ``points_refund`` (a points price outside the rewards catalogue),
+``points_event_key`` / ``points_reverse_for_event`` (an event undone: its awards taken back,
+a later round awarded afresh).
 """
 
 from loyalty.services.points import (
@@ -19,6 +21,7 @@ from loyalty.services.points import (
     points_spend,
     points_spend_for_offer,
 )
+from loyalty.services.reversals import points_event_key, points_reverse_for_event
 from loyalty.services.rewards import (
     RedeemResult,
     Shipping,
@@ -53,8 +56,10 @@ __all__ = [
     "points_pending_approve",
     "points_pending_cancel",
     "points_refund",
+    "points_event_key",
     "points_release_due",
     "points_reverse",
+    "points_reverse_for_event",
     "points_spend",
     "redemption_cancel",
     "redemption_fulfil",

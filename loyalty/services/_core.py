@@ -414,6 +414,9 @@ def _notification(payload: dict[str, Any]) -> tuple[str, str, str] | None:
         return Kind.POINTS_AWARDED, _("待确认的 %(p)s 积分已取消") % {"p": points}, ""
     if kind == "points_refunded":
         return Kind.POINTS_AWARDED, _("已退回 %(p)s 积分") % {"p": points}, ""
+    if kind == "points_reversed":
+        return (Kind.POINTS_AWARDED, _("已收回 %(p)s 积分") % {"p": points},
+                str(payload.get("reason", "")))  # fmt: skip
     if kind == "points_adjusted":
         return (Kind.POINTS_AWARDED, _("积分调整：%(p)+d") % {"p": points},
                 str(payload.get("reason", "")))  # fmt: skip

@@ -19,9 +19,11 @@ from community.interaction.services.common import (
     clean_reason,
     clean_text,
     comment_published,
+    comment_taken_down,
     count_hits,
     item_ref,
     notify_mentions,
+    notify_reply,
     require_full_access,
     store_mentions,
 )
@@ -91,6 +93,7 @@ def comment_create(
             store_mentions(comment, page, member)
             automatic_decision(comment=comment, page=page, verdict=verdict, ip=ip)
             if comment.state == State.PUBLISHED:
+                notify_reply(comment, page)
                 notify_mentions(comment, page)
                 comment_published(comment)
     if blocked is not None:
@@ -155,7 +158,12 @@ def comment_edit(*, member: Member, comment: Comment, body: str, ip: str | None 
 def comment_withdraw(
     *, member: Member, comment: Comment, reason: str = "", ip: str | None = None
 ) -> Comment:
-    """The author takes a comment down. Soft: the row, its text and its history stay."""
+    """The author takes a comment down. Soft: the row, its text and its history stay.
+
+    Points the comment earned are taken back in the same transaction (``comment_taken_down``):
+    posting and deleting must not be a way to collect points. Locks: the comment row, then
+    loyalty's member and points account.
+    """
     with transaction.atomic():
         comment = (
             Comment.objects.select_for_update(of=("self",))
@@ -176,6 +184,7 @@ def comment_withdraw(
             action="comment.removed_by_author", actor=member.user, target=comment,
             before=before, after={"state": comment.state}, reason=comment.decision_reason, ip=ip,
         )  # fmt: skip
+        comment_taken_down(comment, actor=member.user)
     return comment
 
 

@@ -24,7 +24,7 @@ from core.audit import audit_record
 from core.errors import DomainError, NotFound, PermissionDenied
 from core.events import STAFF_GROUP, publish_on_commit
 from core.models import Notification
-from core.notifications import notify
+from core.notifications import notify, written_for
 from members.models import Member
 from members.selectors import ViewerStatus
 
@@ -222,19 +222,60 @@ def store_mentions(comment: Comment, page, author: Member) -> None:
     )
 
 
+def _replied_member(comment: Comment) -> Member | None:
+    """The author of the comment ``comment`` replies to, unless that is its own author."""
+    if not comment.parent_id:
+        return None
+    parent = Comment.objects.select_related("member__tier").get(pk=comment.parent_id)
+    if parent.member_id == comment.member_id:
+        return None
+    return parent.member
+
+
 def notify_mentions(comment: Comment, page, *, since=None) -> None:
-    """Tell mentioned members, once the comment is visible to them (after commit)."""
+    """Tell mentioned members, once the comment is visible to them (after commit).
+
+    The member a reply answers hears of it once, as a reply (``notify_reply``), even when the
+    reply also names them.
+    """
     mentions = comment.mentions.select_related("member")
     if since is not None:
         mentions = mentions.filter(created_at__gte=since)
+    replied = _replied_member(comment)
+    if replied is not None:
+        mentions = mentions.exclude(member_id=replied.pk)
     author = str(comment.member)
     for mention in mentions:
         # Mentions exist only for members who may read the whole item (see _resolve_mentions).
+        with written_for(mention.member.language):
+            notify(
+                user_id=mention.member.user_id, kind=Notification.Kind.COMMENT_MENTION,
+                title=_("%(who)s 在「%(item)s」中提到了您") % {"who": author, "item": page.title},
+                body=comment.body[:140], link=f"{page.url or ''}#comment-{comment.pk}",
+                dedupe_key=f"mention:{comment.pk}",
+            )  # fmt: skip
+
+
+def notify_reply(comment: Comment, page) -> None:
+    """Tell the author of the comment a visible reply answers (never oneself), once per reply.
+
+    Called when the reply becomes visible to others: at once when it is published, or when a
+    moderator approves it. The author must still be an admitted member who may read the whole
+    item (the gate, as for mentions); muted replies and a second call write nothing
+    (``notify``'s preference check and dedupe key). The push goes out after commit.
+    """
+    replied = _replied_member(comment)
+    if replied is None or replied.state != Member.State.MEMBER:
+        return
+    if not gate.decide(viewer_of(replied), page, gate.Surface.NOTIFICATION).full:
+        return
+    with written_for(replied.language):
         notify(
-            user_id=mention.member.user_id, kind=Notification.Kind.COMMENT_MENTION,
-            title=_("%(who)s 在「%(item)s」中提到了您") % {"who": author, "item": page.title},
+            user_id=replied.user_id, kind=Notification.Kind.COMMENT_REPLY,
+            title=_("%(who)s 在「%(item)s」中回复了您的评论")
+            % {"who": str(comment.member), "item": page.title},
             body=comment.body[:140], link=f"{page.url or ''}#comment-{comment.pk}",
-            dedupe_key=f"mention:{comment.pk}",
+            dedupe_key=f"reply:{comment.pk}",
         )  # fmt: skip
 
 
@@ -245,15 +286,53 @@ def add_revision(comment: Comment, *, kind: str, written: str, user, ip: str | N
     )  # fmt: skip
 
 
+COMMENT_TRIGGER = "comment_approved"
+
+
+def _points_key(comment: Comment) -> str:
+    return f"comment:{comment.pk}"
+
+
 def comment_published(comment: Comment) -> None:
-    """A comment became visible: the loyalty rule for comments awards its points, once."""
-    from loyalty.services import points_award_for_event
+    """A comment became visible: the loyalty rule for comments awards its points, once.
+
+    Once per *round*: a comment whose points were taken back when it was removed earns them
+    again if a moderator approves it later (``loyalty.services.points_event_key``).
+    Precondition: the caller holds the comment's row lock (or created the row), which keeps two
+    decisions on one comment from opening the same round; loyalty's locks (member, then
+    points account) come after it.
+    """
+    from loyalty.services import points_award_for_event, points_event_key
 
     points_award_for_event(
         member=comment.member,
-        trigger="comment_approved",
-        natural_key=f"comment:{comment.pk}",
+        trigger=COMMENT_TRIGGER,
+        natural_key=points_event_key(trigger=COMMENT_TRIGGER, natural_key=_points_key(comment)),
         reference=comment,
+    )
+
+
+def comment_taken_down(comment: Comment, *, actor) -> None:
+    """A comment that may have earned points stopped being visible for good (removed by its
+    author or a moderator, or rejected after an edit held it): take the points back.
+
+    Loyalty writes compensating entries (never edits the award) in this transaction, tells the
+    member after commit, and does nothing when the comment earned nothing or was already
+    compensated. Precondition as for ``comment_published``.
+    """
+    from loyalty.services import points_reverse_for_event
+
+    points_reverse_for_event(
+        member=comment.member,
+        trigger=COMMENT_TRIGGER,
+        natural_key=_points_key(comment),
+        reason=(
+            _("评论已删除：%(item)s")
+            if comment.state == State.REMOVED
+            else _("评论未通过审核：%(item)s")
+        )
+        % {"item": comment.page.title},
+        actor=actor,
     )
 
 

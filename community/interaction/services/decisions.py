@@ -15,7 +15,9 @@ from community.interaction.services.common import (
     add_revision,
     clean_reason,
     comment_published,
+    comment_taken_down,
     notify_mentions,
+    notify_reply,
     tell_author,
 )
 from community.models_interaction import (
@@ -108,11 +110,13 @@ def _decide_locked(
         reason=reason, ip=ip,
     )  # fmt: skip
     if was_hidden and comment.state == State.PUBLISHED:
+        notify_reply(comment, comment.page)
         notify_mentions(comment, comment.page)
         comment_published(comment)
         tell_author(comment, title=_("您的评论已通过审核"))
     elif comment.state in (State.REJECTED, State.REMOVED):
         tell_author(comment, title=_("您的评论未通过审核"), body=reason)
+        comment_taken_down(comment, actor=actor)
     return comment
 
 
@@ -134,8 +138,12 @@ def comment_moderate(
 ) -> Comment:
     """A moderator approves, rejects (removes when published) or censors a comment.
 
-    Approving a held comment publishes it and notifies the members it mentions; approving a
-    reported one dismisses its reports. Rejecting or censoring upholds open reports.
+    Approving a held comment publishes it, awards its points and notifies the members it
+    mentions (and, for a reply, the author it answers); approving a reported one dismisses its
+    reports. Rejecting or censoring upholds open reports; removing a comment that earned points
+    takes them back (``comment_taken_down``) in the same transaction.
+
+    Locks: the comment row, then loyalty's member and points account (never the other way).
     """
     reason = _check_decision(decision, reason, StaffDecision.ALL)
     with transaction.atomic():
