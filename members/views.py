@@ -82,6 +82,7 @@ def consent(request: HttpRequest) -> HttpResponse:
             # they saw, so show the new one first.
             messages.info(request, _("授权说明刚刚更新，请阅读新版本后再确认。"))
             return redirect("members:consent")
+        newcomer = member is None  # this acceptance creates the member record
         try:
             member = services.consent_accept(
                 user=request.user, text=text, login=login, ip=client_ip(request)
@@ -90,7 +91,7 @@ def consent(request: HttpRequest) -> HttpResponse:
             messages.error(request, error.message)
             return redirect("members:login")
         request.session.pop(SESSION_WEIBO_LOGIN, None)
-        if login is not None:  # a first consent: credit the share that brought them, if any
+        if newcomer:  # only someone new to the club is a referral; a renewal never is
             from share.views import attach_referral_from_request
 
             attach_referral_from_request(request, member)

@@ -594,11 +594,26 @@ def share_visits_flush() -> int:
     return len(written)
 
 
+def _newcomer(member: Member) -> bool:
+    """Whether the member may be someone a share brought: admitted or applying, with one
+    consent only (the one that created their record).
+
+    A member who accepts a new version of the consent text passes the consent page again,
+    perhaps with a referral cookie from a landing page they visited; that is not a referral
+    (the consent view asks for one only when the acceptance created the member, and this
+    refuses anyone with an earlier consent).
+    """
+    if member.state not in (Member.State.APPLICANT, Member.State.MEMBER):
+        return False
+    return member.consents.count() == 1
+
+
 def referral_attach(*, member: Member, share_id: int, now: datetime | None = None) -> bool:
     """An outsider who came through a share has applied: attribute them and reward the sharer.
 
-    Nothing for the sharer's own account, for a member already attributed, or (for the reward)
-    for an account that looks like a zombie. The reward is loyalty's award inside this
+    Nothing for the sharer's own account, for a member already attributed, for anyone who is
+    not new to the club (``_newcomer``: a member renewing consent is no referral), or (for the
+    reward) for an account that looks like a zombie. The reward is loyalty's award inside this
     transaction, so it inherits loyalty's lock order (the sharer's member row, then their points
     account); the audit entry takes no lock. ``tests/community/test_lock_order.py`` races it
     against a tier change of the sharer.
@@ -608,7 +623,7 @@ def referral_attach(*, member: Member, share_id: int, now: datetime | None = Non
 
     now = now or timezone.now()
     share = Share.objects.select_related("member").filter(pk=share_id).first()
-    if share is None or share.member_id == member.pk:
+    if share is None or share.member_id == member.pk or not _newcomer(member):
         return False
     with transaction.atomic():
         referral, created = ShareReferral.objects.get_or_create(

@@ -258,3 +258,60 @@ def test_the_avatar_is_fetched_from_weibo_once_for_preview_and_confirmation(shar
         requests.get = real_get
     assert Share.objects.get().card_name
     assert len(fetched) == 1
+
+
+def test_a_member_renewing_consent_after_visiting_a_share_is_no_referral(sent_share, sandbox):
+    """An existing member, signed out, opens a share's landing page (and gets its referral
+    cookie), then signs in when a new consent version is out and accepts it: that is not
+    someone the share brought, so neither the referral nor its points are written."""
+    from django.utils import timezone
+
+    from loyalty.models import EarningRule, PointsAccount, PointsEntry, Trigger
+    from members.models import ConsentText
+    from members.services import invitation_batch_create
+    from tests.factories import StaffFactory
+    from tests.members.weibo_flow import accept_consent, weibo_login
+
+    EarningRule.objects.create(name="推荐申请", trigger=Trigger.SHARE_REFERRAL_APPLIED, points=10)
+    EarningRule.objects.create(name="推荐入会", trigger=Trigger.SHARE_REFERRAL_ADMITTED, points=90)
+    browser = Client()
+    weibo_login(browser, uid="1001000002")
+    accept_consent(browser)
+    code = invitation_batch_create(actor=StaffFactory(), count=1)[0].code
+    browser.post("/members/join/invitation/", {"code": code})
+    existing = Member.objects.get(weibo_uid="1001000002")
+    assert existing.state == Member.State.MEMBER
+    browser.logout()
+
+    assert browser.get(f"/s/{sent_share.token}/").status_code == 200
+    assert "club_ref" in browser.cookies  # the landing page remembered the share
+    ConsentText.objects.create(
+        version=2, title="授权说明（更新）", body="新增条款。", published_at=timezone.now()
+    )
+    response = weibo_login(browser, uid="1001000002")
+    assert response.request["PATH_INFO"] == "/members/consent/"
+    accept_consent(browser)
+    accept_consent(browser)  # and once more, as a double click would
+    assert existing.consents.count() == 2
+
+    assert not ShareReferral.objects.exists()
+    assert services.referrals_sweep() == 0
+    assert not PointsEntry.objects.filter(account__member=sent_share.member).exists()
+    assert not PointsAccount.objects.filter(member=sent_share.member, balance__gt=0).exists()
+    # The service refuses such a member whoever calls it.
+    assert services.referral_attach(member=existing, share_id=sent_share.pk) is False
+
+
+def test_a_newcomer_counts_once_however_often_they_accept(sent_share, sandbox):
+    from loyalty.models import EarningRule, PointsEntry, Trigger
+    from tests.members.weibo_flow import accept_consent, weibo_login
+
+    EarningRule.objects.create(name="推荐申请", trigger=Trigger.SHARE_REFERRAL_APPLIED, points=10)
+    outsider = Client()
+    outsider.get(f"/s/{sent_share.token}/")
+    weibo_login(outsider, uid="1001000022")
+    accept_consent(outsider)
+    accept_consent(outsider)
+    newcomer = Member.objects.get(weibo_uid="1001000022")
+    assert ShareReferral.objects.get().member == newcomer
+    assert PointsEntry.objects.filter(account__member=sent_share.member).count() == 1
