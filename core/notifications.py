@@ -14,7 +14,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 
-from core.events import STAFF_GROUP, publish_on_commit, tier_group, user_group
+from core.events import (
+    STAFF_GROUP,
+    publish_on_commit,
+    regroup_on_commit,
+    tier_group,
+    user_group,
+)
 from core.models import Notification, NotificationPreference
 
 
@@ -107,9 +113,11 @@ def set_muted(*, user, kind: str, muted: bool) -> None:
     if kind not in Notification.Kind.values:
         raise ValueError(kind)
     if muted:
-        NotificationPreference.objects.get_or_create(user=user, kind=kind)
+        changed = NotificationPreference.objects.get_or_create(user=user, kind=kind)[1]
     else:
-        NotificationPreference.objects.filter(user=user, kind=kind).delete()
+        changed = NotificationPreference.objects.filter(user=user, kind=kind).delete()[0] > 0
+    if changed:
+        regroup_on_commit(user.pk)  # open sockets stop (or resume) showing that kind's broadcasts
 
 
 def unread_count(user) -> int:

@@ -30,7 +30,7 @@ from django.utils.translation import gettext_lazy
 from core import crypto
 from core.audit import audit_forget_person, audit_record
 from core.errors import DomainError
-from core.events import publish_on_commit, user_group
+from core.events import close_sockets_on_commit, publish_on_commit, user_group
 from core.locking import Lock, lock_one, lock_rows
 from core.models import Notification
 from core.notifications import notify, notify_staff, written_for
@@ -597,19 +597,7 @@ def _end_sessions(user) -> None:
     user.set_unusable_password()
     user.save(update_fields=["password"])
     publish_on_commit(user_group(user.pk), {"kind": "session_ended"})
-    transaction.on_commit(lambda: _close_sockets(user.pk))
-
-
-def _close_sockets(user_id: int) -> None:
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    layer = get_channel_layer()
-    if layer is not None:
-        try:
-            async_to_sync(layer.group_send)(user_group(user_id), {"type": "club.disconnect"})
-        except Exception:  # noqa: BLE001 - sockets re-check the session on reconnect anyway
-            pass
+    close_sockets_on_commit(user.pk)
 
 
 def member_suspend(*, member: Member, actor, reason: str, ip: str | None = None) -> Member:

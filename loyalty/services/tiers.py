@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from core.audit import audit_record
 from core.errors import DomainError
+from core.events import regroup_on_commit
 from loyalty import policy
 from loyalty.models import PointsAccount, QualifyingDay, TierChange, TierRequirement
 from loyalty.services import _core
@@ -110,6 +111,9 @@ def _change(
         rule="" if getattr(actor, "pk", None) else "loyalty.tiers",
         ip=ip,
     )
+    # Open sockets leave the old tier's broadcasts and join the new tier's, before the member
+    # hears of the change (the same group delivers both, in this order).
+    regroup_on_commit(member.user_id)
     _core.member_event(
         member,
         {
