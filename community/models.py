@@ -430,6 +430,25 @@ class ItemAnnouncement(models.Model):
         return f"{self.page_id} → {self.tier_id}"
 
 
+class AnnouncementCursor(models.Model):
+    """How far the minute job has gone through ended early-access windows.
+
+    Items are taken in ``(early_access_until, id)`` order after the last one finished, so every
+    run moves on from where the last committed one stopped, however many items lie behind it.
+    The cursor moves in the same transaction as the item's announcements: a run that dies
+    mid-way leaves the item to the next run, which the once-per-tier constraint keeps from
+    telling anyone twice. An item whose window is moved behind the cursor is re-published, and
+    publishing announces it.
+    """
+
+    name = models.CharField(max_length=50, unique=True)
+    last_until = models.DateTimeField(null=True)
+    last_page_id = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last_until} #{self.last_page_id}"
+
+
 from community.models_interaction import *  # noqa: E402,F401,F403
 from community.models_participation import *  # noqa: E402,F401,F403
 from community.models_photos import *  # noqa: E402,F401,F403

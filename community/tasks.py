@@ -16,13 +16,10 @@ def announce_item(page_id: int) -> list[str]:
 @shared_task(name="community.announce_opened_windows")
 def announce_opened_windows() -> int:
     """Every minute: publish scheduled pages, then announce items whose early access ended."""
-    from community.announcements import item_announce, items_with_open_windows
+    from community.announcements import early_access_sweep
 
     call_command("publish_scheduled")
-    count = 0
-    for page_id in items_with_open_windows():
-        count += len(item_announce(page_id=page_id))
-    return count
+    return early_access_sweep()
 
 
 @shared_task(name="community.flush_item_views")

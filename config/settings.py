@@ -220,6 +220,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": crontab(minute=0, hour=9),
     },
 }
+# Items whose early access ended that one run of community-open-windows announces.
+ANNOUNCE_BATCH_SIZE = 500
 
 # --- Applications -------------------------------------------------------------------------------
 INSTALLED_APPS = [
