@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("community", "0007_share_text_template"),
+        ("community", "0008_photo_walls"),
     ]
 
     operations = [
