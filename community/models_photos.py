@@ -151,3 +151,10 @@ class PhotoReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.photo_id}: {self.reason}"
+
+    @property
+    def reason_label(self) -> str:
+        """The same reasons as comment reports (``CommentReport.Reason``)."""
+        from community.models_interaction import CommentReport
+
+        return str(dict(CommentReport.Reason.choices).get(self.reason, self.reason))

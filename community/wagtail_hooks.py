@@ -18,6 +18,7 @@ def documents_through_the_gate(document, request):
 
 import community.interaction.wagtail_hooks  # noqa: E402,F401
 import community.participation.wagtail_hooks  # noqa: E402,F401
+import community.photos.wagtail_hooks  # noqa: E402,F401
 
 
 @hooks.register("before_delete_page")

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from community.interaction import selectors, services
 from community.models_interaction import Comment, ModerationKeyword
+from community.photos import selectors as photo_selectors
 from core.adminkit import has_any_perm, permission_required
 from core.errors import DomainError
 from core.ratelimit import client_ip
@@ -58,6 +59,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "show": show,
         "tabs": [(value, label, counts[value]) for value, label in labels.items()],
         "can_edit_keywords": has_any_perm(request.user, PERM_KEYWORDS),
+        "photo_count": photo_selectors.queue_count(),
     }
     return render(request, "community/interaction/admin/queue.html", context)
 
