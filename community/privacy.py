@@ -11,11 +11,15 @@ counts and seat figures do not move.
 
 from __future__ import annotations
 
+from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Replace
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from community.models import (
+    ActivityPhoto,
     Comment,
     CommentLike,
     CommentMention,
@@ -23,8 +27,10 @@ from community.models import (
     CommentRevision,
     ItemLike,
     OfferClaim,
+    PhotoReport,
     Registration,
 )
+from core import pagecache
 from core.models import Notification
 from members.models import Member
 from members.privacy.registry import Departure, Rows, Section, register_eraser, register_section
@@ -133,6 +139,78 @@ def mentions(member: Member) -> Rows:
     ]
 
 
+def _own_photos(member: Member):
+    return ActivityPhoto.objects.filter(member=member).exclude(state=ActivityPhoto.State.WITHDRAWN)
+
+
+def activity_photos(member: Member) -> Rows:
+    rows = ActivityPhoto.objects.filter(member=member).select_related("activity")
+    return [
+        {
+            "id": p.pk,
+            "activity": p.activity.title,
+            "uploaded_at": p.created_at,
+            "state": p.state,
+            "caption_written": p.caption_written,
+            "caption_shown": p.caption,
+            "public_consent": p.public_consent,
+            "featured": p.featured,
+            "moderation_reason": p.decision_reason,
+            "withdrawn_at": p.withdrawn_at,
+            "file": f"activity_photos/{p.pk}.jpg" if p.image_name else "",
+        }
+        for p in rows.order_by("created_at", "pk")
+    ]
+
+
+def activity_photo_files(member: Member) -> list[tuple[str, str]]:
+    """The re-encoded copies (the originals are deleted once processed; the copies are the
+    same pictures without metadata)."""
+    return [
+        (f"{pk}.jpg", name)
+        for pk, name in _own_photos(member).exclude(image_name="").values_list("pk", "image_name")
+    ]
+
+
+def photo_reports(member: Member) -> Rows:
+    rows = PhotoReport.objects.filter(reporter=member)
+    return [
+        {"created_at": r.created_at, "photo": r.photo_id, "reason": r.reason,
+         "detail": r.detail, "state": r.state, "resolved_at": r.resolved_at}
+        for r in rows.order_by("created_at", "pk")
+    ]  # fmt: skip
+
+
+def erase_photos(member: Member) -> None:
+    """The member's photos go, files and words: the rows stay, withdrawn and blank, so the
+    points they earned and the audit entries keep their reference."""
+    photos = ActivityPhoto.objects.filter(member=member)
+    names = [
+        name
+        for row in photos.values_list("original_name", "image_name", "thumb_name")
+        for name in row
+        if name
+    ]
+    if photos.filter(featured=True, public_consent=True).exists():
+        pagecache.bump()  # a public teaser showed one of them
+    photos.exclude(state=ActivityPhoto.State.WITHDRAWN).update(
+        state=ActivityPhoto.State.WITHDRAWN, withdrawn_at=timezone.now()
+    )
+    photos.update(original_name="", image_name="", thumb_name="", caption="",
+                  caption_written="", matched_keywords=[], featured=False,
+                  decision_reason="")  # fmt: skip
+    PhotoReport.objects.filter(reporter=member).update(detail="")
+
+    def delete_files() -> None:
+        for name in names:
+            try:
+                default_storage.delete(name)
+            except Exception:  # noqa: BLE001 - storage away: a leftover file names nobody
+                pass
+
+    transaction.on_commit(delete_files)
+
+
 def _replace_all(column: str, names: tuple[str, ...], placeholder: str):
     expression = F(column)
     for name in names:
@@ -148,6 +226,7 @@ def erase_community_data(departure: Departure) -> None:
     own.update(body=text, matched_keywords=[], decision_reason="")
     CommentRevision.objects.filter(comment_id__in=own_ids).update(written=text, shown=text, ip=None)
     CommentReport.objects.filter(reporter=member).update(detail="")
+    erase_photos(member)
     # Notifications other members got about these comments (mentions) quoted them and named
     # the author.
     Notification.objects.filter(dedupe_key__in=[f"mention:{pk}" for pk in own_ids]).update(
@@ -194,6 +273,14 @@ def register() -> None:
         Section("likes", _("点赞"), _("您点赞的内容和评论。"), likes),
         Section("comment_reports", _("举报"), _("您提交的评论举报。"), comment_reports),
         Section("mentions", _("被提及"), _("其他会员在评论中 @ 提到您的记录。"), mentions),
+        Section(
+            "activity_photos",
+            _("活动照片"),
+            _("您在活动照片墙上传的照片（图片文件在 activity_photos 文件夹中）和审核结果。"),
+            activity_photos,
+            files=activity_photo_files,
+        ),
+        Section("photo_reports", _("照片举报"), _("您提交的活动照片举报。"), photo_reports),
     ):
         register_section(section)
     register_eraser("community", erase_community_data)

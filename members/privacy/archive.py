@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -90,6 +91,21 @@ def _readme(member: Member, entries: list[tuple[Section, list[str]]], made_at: d
     return "\n".join(str(line) for line in lines)
 
 
+def _attach_files(zf: zipfile.ZipFile, folder: str, wanted: list[tuple[str, str]]) -> int:
+    """Copy the member's own files from the media storage into ``folder/``; how many.
+
+    A file missing from storage is left out (the JSON rows still describe it)."""
+    count = 0
+    for name, storage_name in wanted:
+        try:
+            with default_storage.open(storage_name, "rb") as handle:
+                zf.writestr(f"{folder}/{name}", handle.read())
+        except (OSError, ValueError):
+            continue
+        count += 1
+    return count
+
+
 def build_archive(
     member: Member, *, language: str, progress: Callable[[int], None] | None = None
 ) -> tuple[bytes, str]:
@@ -108,6 +124,10 @@ def build_archive(
             if isinstance(data, list):
                 files.append(f"{section.name}.csv")
                 zf.writestr(files[1], _csv(data))
+            if section.files is not None:
+                attached = _attach_files(zf, section.name, section.files(member))
+                if attached:
+                    files.append(f"{section.name}/ ({attached})")
             entries.append((section, files))
             if progress is not None:
                 progress(int(90 * index / len(all_sections)))

@@ -19,6 +19,8 @@ from members.models import Member
 
 Rows = list[dict[str, Any]]
 Collector = Callable[[Member], "Rows | dict[str, Any]"]
+# Files of the member's own (their photos): (name inside the section's folder, storage name).
+FileCollector = Callable[[Member], "list[tuple[str, str]]"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Section:
     title: Promise | str
     description: Promise | str
     collect: Collector
+    files: FileCollector | None = None  # copied into ``<name>/`` from the media storage
 
 
 @dataclass(frozen=True)
