@@ -191,6 +191,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": crontab(minute=45, hour=0),
     },
     "loyalty-reconcile": {"task": "loyalty.reconcile", "schedule": crontab(minute=0, hour=3)},
+    # Birthdays on the local day (a missed day is caught up within the month).
+    "loyalty-award-birthdays": {
+        "task": "loyalty.award_birthdays",
+        "schedule": crontab(minute=10, hour=0),
+    },
+    # After the night's evaluations: members whose next one would downgrade them are told.
+    "loyalty-warn-tier-at-risk": {
+        "task": "loyalty.warn_tier_at_risk",
+        "schedule": crontab(minute=5, hour=10),
+    },
     "loyalty-remind-expiring": {
         "task": "loyalty.remind_expiring",
         "schedule": crontab(minute=0, hour=10),

@@ -8,6 +8,15 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self) -> None:
         from loyalty import caching, privacy
+        from members import hooks
 
         caching.connect()
         privacy.register()
+        hooks.on_profile_completed("loyalty", _award_profile_completed)
+
+
+def _award_profile_completed(member_id: int) -> None:
+    """Pay the "完善资料" rule in the background (the task is safe to run twice)."""
+    from loyalty.tasks import award_profile_completed
+
+    award_profile_completed.delay(member_id)

@@ -26,10 +26,11 @@ Design overview: the invariants below are what ``loyalty.services`` keeps and wh
   ``F()`` in the transaction that writes the entry, after ``SELECT ... FOR UPDATE`` on the account
   row; lots, consumptions and pending awards of an account change only under that same lock. Lock
   order everywhere: account, then redemption, then reward (stock), then coupon code.
-* **Tiers qualify on points earned** over a rolling 12 months, never on the balance: spending or
-  expiry does not cost a member their tier, a reversed earn does. Qualifying entries carry
+* **Tiers qualify on points earned** over a rolling window (``LoyaltySettings.qualifying_months``,
+  12 by default), never on the balance: spending or expiry does not cost a member their tier, a
+  reversed earn does. Qualifying entries carry
   ``qualifying_at``; ``QualifyingDay`` caches their sum per local day (written with the entry,
-  under the account lock), so measuring 12 months reads at most 366 rows however long the
+  under the account lock), so measuring the window reads one row per day at most however long the
   history: ``Σ QualifyingDay == lifetime_earned`` and each day equals its entries.
 * **Idempotency lives in unique constraints**: ``PointsEntry.idempotency_key`` (awards use natural
   keys such as ``award:r3:checkin:17:2026-05-01``), ``(account, idempotency_key)`` of a redemption
@@ -44,6 +45,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -54,7 +56,7 @@ from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, MultiFi
 from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
 from wagtail.models import Orderable
 
-from members.models import Member, Segment, Tier
+from members.models import Member, Segment, Tier, ZombieAudience
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -114,11 +116,26 @@ class LoyaltySettings(BaseGenericSetting):
         help_text=_("一位工作人员每天手动调整积分的绝对值合计上限；有“不限额度”权限者除外。"),
     )  # fmt: skip
     checkin_enabled = models.BooleanField(_("显示每日签到按钮"), default=True)
+    qualifying_months = models.PositiveSmallIntegerField(
+        _("等级资格期（月）"), default=12,
+        validators=[MinValueValidator(1), MaxValueValidator(36)],
+        help_text=_("等级按最近这么多个月（滚动计算）获得的积分评定；评估日仍为每年一次。"),
+    )  # fmt: skip
+    tier_risk_notice_days = models.PositiveSmallIntegerField(
+        _("等级调整提前提醒天数"), default=30, validators=[MaxValueValidator(180)],
+        help_text=_(
+            "评估日前多少天提醒按目前积分将被降级的会员（每个评估周期一次）；0 表示不提醒。"
+        ),
+    )  # fmt: skip
 
     panels = [
         MultiFieldPanel(
             [FieldPanel("expiry_policy"), FieldPanel("expiry_months"), FieldPanel("reminder_days")],
             heading=_("积分有效期"),
+        ),
+        MultiFieldPanel(
+            [FieldPanel("qualifying_months"), FieldPanel("tier_risk_notice_days")],
+            heading=_("会员等级"),
         ),
         FieldPanel("staff_daily_adjust_limit"),
         FieldPanel("checkin_enabled"),
@@ -130,7 +147,11 @@ class LoyaltySettings(BaseGenericSetting):
             models.CheckConstraint(
                 condition=Q(expiry_policy="never") | Q(expiry_months__gte=1),
                 name="loyalty_settings_months_when_expiring",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(qualifying_months__gte=1, qualifying_months__lte=36),
+                name="loyalty_settings_qualifying_months_range",
+            ),
         ]
 
 
@@ -429,6 +450,11 @@ class EarningRule(ClusterableModel):
         blank=True, default=list,
         help_text=_("不选表示所有分层；分层每晚按近 90 天的活动重新计算。"),
     )  # fmt: skip
+    zombie_audience = models.CharField(
+        _("疑似僵尸号"), max_length=8, choices=ZombieAudience.choices,
+        default=ZombieAudience.ALL,
+        help_text=_("疑似僵尸号（粉丝极少、默认头像等，每晚重新判断）是否也能获得这条规则的积分。"),
+    )  # fmt: skip
     active_from = models.DateTimeField(_("生效时间"), null=True, blank=True)
     active_until = models.DateTimeField(_("失效时间"), null=True, blank=True)
     enabled = models.BooleanField(_("启用"), default=True)
@@ -448,6 +474,7 @@ class EarningRule(ClusterableModel):
         ),
         FieldPanel("target_tiers", widget=forms.CheckboxSelectMultiple),
         FieldPanel("target_segments"),
+        FieldPanel("zombie_audience"),
         InlinePanel("multipliers", heading=_("等级积分倍数"), label=_("倍数")),
         FieldRowPanel([FieldPanel("active_from"), FieldPanel("active_until")]),
         FieldPanel("enabled"),
@@ -555,17 +582,19 @@ class PendingAward(models.Model):
 
 
 class TierRequirement(models.Model):
-    """What qualifies for a tier: points earned in a rolling 12 months, and how it is kept."""
+    """What qualifies for a tier: points earned in the rolling qualifying window (12 months
+    unless staff set another in ``LoyaltySettings``), and how it is kept."""
 
     tier = models.OneToOneField(
         Tier, verbose_name=_("等级"), on_delete=models.CASCADE, related_name="requirement"
     )
     threshold = models.PositiveIntegerField(
-        _("近 12 个月获得积分门槛"), help_text=_("按获得的积分计算，不是可用余额。")
+        _("资格期内获得积分门槛"),
+        help_text=_("按资格期（积分设置，默认近 12 个月）内获得的积分计算，不是可用余额。"),
     )
     retain_percent = models.PositiveSmallIntegerField(
         _("保级比例（%）"), default=90,
-        help_text=_("评估日时，近 12 个月积分不低于门槛的这个比例即可保留等级。"),
+        help_text=_("评估日时，资格期内获得的积分不低于门槛的这个比例即可保留等级。"),
     )  # fmt: skip
     grace_days = models.PositiveSmallIntegerField(
         _("升级后保护天数"), default=90, help_text=_("升级后这段时间内不会降级。")
@@ -618,7 +647,7 @@ class TierChange(AppendOnlyModel):
         Tier, verbose_name=_("新等级"), null=True, blank=True,
         on_delete=models.PROTECT, related_name="+",
     )  # fmt: skip
-    measured_points = models.IntegerField(_("近 12 个月获得积分"))
+    measured_points = models.IntegerField(_("资格期内获得积分"))
     reason = models.TextField(_("原因"), blank=True)
     manual_until = models.DateField(_("手动等级有效至"), null=True, blank=True)
     actor = models.ForeignKey(

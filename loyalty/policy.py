@@ -16,7 +16,11 @@ from core.errors import DomainError
 from loyalty import errors
 from loyalty.models import LoyaltySettings, Reward
 
+# The default qualifying window (staff change it in ``LoyaltySettings.qualifying_months``).
 QUALIFYING_MONTHS = 12
+# Tier evaluations come once a year, whatever the window: a year after the account opened, then a
+# year after each evaluation.
+EVALUATION_MONTHS = 12
 
 
 def add_months(day: date, months: int) -> date:

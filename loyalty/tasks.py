@@ -55,6 +55,28 @@ def sweep_member_events() -> int:
     return member_events_sweep()
 
 
+@shared_task(name="loyalty.award_birthdays", acks_late=True)
+def award_birthdays() -> int:
+    from loyalty.services import points_award_birthdays
+
+    return points_award_birthdays()
+
+
+@shared_task(name="loyalty.award_profile_completed", acks_late=True)
+def award_profile_completed(member_id: int) -> int:
+    """Enqueued after a member's save completes their profile (``members.hooks``)."""
+    from loyalty.services import points_award_profile_completed
+
+    return sum(award.created for award in points_award_profile_completed(member_id=member_id))
+
+
+@shared_task(name="loyalty.warn_tier_at_risk", acks_late=True)
+def warn_tier_at_risk() -> int:
+    from loyalty.services import tiers_warn_at_risk
+
+    return tiers_warn_at_risk()
+
+
 @shared_task(name="loyalty.reconcile")
 def reconcile() -> int:
     """Log every discrepancy loudly; the management command is the same check for operators."""

@@ -8,7 +8,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import InvitationCode, Member, Segment, Tier
+from members.models import InvitationCode, Member, Segment, Tier, ZombieAudience
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
@@ -104,12 +104,17 @@ class TierSetForm(forms.Form):
         from loyalty import policy
 
         return self.cleaned_data.get("until") or policy.add_months(
-            timezone.localdate(), policy.QUALIFYING_MONTHS
+            timezone.localdate(), policy.EVALUATION_MONTHS
         )
 
 
 class SegmentNotifyForm(forms.Form):
     segment = forms.ChoiceField(label=_("用户分层"), choices=Segment.choices)
+    zombies = forms.ChoiceField(
+        label=_("疑似僵尸号"), choices=ZombieAudience.choices, initial=ZombieAudience.ALL,
+        required=False,
+        help_text=_("可以不发给疑似僵尸号，或只发给它们。"),
+    )  # fmt: skip
     title = forms.CharField(label=_("标题"), max_length=200)
     body = forms.CharField(
         label=_("正文"), required=False, max_length=2000,
@@ -119,6 +124,10 @@ class SegmentNotifyForm(forms.Form):
         label=_("链接"), required=False, max_length=500,
         help_text=_("本站页面以 / 开头，例如 /community/；站外链接须以 https:// 开头。"),
     )  # fmt: skip
+
+    def clean_zombies(self) -> str:
+        """A form posted without the choice (an older page) sends to the whole segment."""
+        return self.cleaned_data.get("zombies") or ZombieAudience.ALL
 
 
 class ReasonForm(forms.Form):

@@ -333,6 +333,7 @@ def segment_notify(request: HttpRequest) -> HttpResponse:
         try:
             entry = segments.segment_notify(
                 segment=form.cleaned_data["segment"],
+                zombies=form.cleaned_data["zombies"],
                 title=form.cleaned_data["title"],
                 body=form.cleaned_data["body"],
                 link=form.cleaned_data["link"],

@@ -45,6 +45,24 @@ class Segment(models.TextChoices):
     INACTIVE = "inactive", _("不活跃者")
 
 
+class ZombieAudience(models.TextChoices):
+    """Whether an audience (an earning rule's, a staff message's) includes suspected zombie
+    accounts (``Member.zombie_suspected``, see ``members.services.zombie_reasons``)."""
+
+    ALL = "all", _("不限")
+    EXCLUDE = "exclude", _("不含疑似僵尸号")
+    ONLY = "only", _("仅疑似僵尸号")
+
+
+def zombie_audience_admits(audience: str, zombie_suspected: bool) -> bool:
+    """Whether a member with this flag belongs to the audience."""
+    if audience == ZombieAudience.EXCLUDE:
+        return not zombie_suspected
+    if audience == ZombieAudience.ONLY:
+        return zombie_suspected
+    return True
+
+
 class Member(models.Model):
     class State(models.TextChoices):
         APPLICANT = "applicant", _("申请中")
@@ -84,6 +102,15 @@ class Member(models.Model):
     last_seen_at = models.DateTimeField(_("最近访问"), null=True, blank=True)
     show_name_on_shares = models.BooleanField(_("分享时显示昵称和头像"), default=True)
 
+    # The member's own profile (我的 → 个人资料; ``services.member_profile_update``). The birthday
+    # is a month and day, the year optional; the member sets it once (``birthday_set_at``).
+    birthday_month = models.PositiveSmallIntegerField(_("生日（月）"), null=True, blank=True)
+    birthday_day = models.PositiveSmallIntegerField(_("生日（日）"), null=True, blank=True)
+    birthday_year = models.PositiveSmallIntegerField(_("出生年份"), null=True, blank=True)
+    birthday_set_at = models.DateTimeField(_("生日填写时间"), null=True, blank=True)
+    # When every field of ``selectors.PROFILE_FIELDS`` was first filled; never cleared.
+    profile_completed_at = models.DateTimeField(_("资料完善时间"), null=True, blank=True)
+
     # Weibo profile, refreshed at every login.
     weibo_uid = models.CharField(_("微博 UID"), max_length=32, null=True, blank=True, unique=True)
     weibo_screen_name = models.CharField(_("微博昵称"), max_length=100, blank=True)
@@ -120,7 +147,23 @@ class Member(models.Model):
     class Meta:
         verbose_name = _("会员")
         verbose_name_plural = _("会员")
-        indexes = [models.Index(fields=["state", "tier"])]
+        indexes = [
+            models.Index(fields=["state", "tier"]),
+            models.Index(
+                fields=["birthday_month", "birthday_day"],
+                condition=models.Q(birthday_month__isnull=False),
+                name="member_birthday",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(birthday_month__isnull=True, birthday_day__isnull=True,
+                                   birthday_year__isnull=True)
+                | models.Q(birthday_month__gte=1, birthday_month__lte=12,
+                           birthday_day__gte=1, birthday_day__lte=31),
+                name="member_birthday_month_and_day",
+            ),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return self.display_name or self.weibo_screen_name or self.user.get_username()

@@ -49,7 +49,7 @@ from core.locking import Lock, lock_rows
 from core.models import AuditEntry, Notification
 from core.notifications import notify
 from members import selectors
-from members.models import Member, Segment
+from members.models import Member, Segment, ZombieAudience
 from members.services import zombie_reasons
 
 WINDOW_DAYS = 90
@@ -311,9 +311,18 @@ def _clean_link(link: str) -> str:
 
 
 def segment_notify(
-    *, segment: str, title: str, body: str, link: str = "", actor, ip: str | None = None
+    *,
+    segment: str,
+    title: str,
+    body: str,
+    link: str = "",
+    zombies: str = ZombieAudience.ALL,
+    actor,
+    ip: str | None = None,
 ) -> AuditEntry:
     """Send a staff message to every admitted member of ``segment``, after commit.
+
+    ``zombies`` includes (default), leaves out or targets only suspected zombie accounts.
 
     The audit entry holds the message and the number of recipients at the time of sending; the
     task delivers from that entry (it takes only its id) and is safe to run twice: each
@@ -323,6 +332,8 @@ def segment_notify(
 
     if segment not in Segment.values:
         raise DomainError(_("请选择一个用户分层。"))
+    if zombies not in ZombieAudience.values:
+        raise DomainError(_("请选择是否包含疑似僵尸号。"))
     title = (title or "").strip()
     body = (body or "").strip()
     if not title:
@@ -331,7 +342,7 @@ def segment_notify(
         raise DomainError(_("标题不能超过 200 字，正文不能超过 2000 字。"))
     link = _clean_link(link)
     with transaction.atomic():
-        recipients = selectors.segment_recipients(segment).count()
+        recipients = selectors.segment_recipients(segment, zombies).count()
         if not recipients:
             raise DomainError(_("这个分层目前没有会员。"))
         entry = audit.audit_record(
@@ -340,6 +351,7 @@ def segment_notify(
             target=f"segment:{segment}",
             after={
                 "segment": segment,
+                "zombies": zombies,
                 "title": title,
                 "body": body,
                 "link": link,
@@ -358,7 +370,7 @@ def segment_notify_deliver(*, entry_id: int) -> int:
     entry = AuditEntry.objects.get(pk=entry_id, action=NOTICE_ACTION)
     message = entry.after
     user_ids = (
-        selectors.segment_recipients(message["segment"])
+        selectors.segment_recipients(message["segment"], message.get("zombies", ZombieAudience.ALL))
         .order_by("pk")
         .values_list("user_id", flat=True)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import time as time_module
 from collections import defaultdict
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from members.models import (
     ConsentText,
     Member,
     Tier,
+    ZombieAudience,
 )
 
 
@@ -192,6 +194,35 @@ def is_zombie(member: Member) -> bool:
     return bool(member.zombie_suspected)
 
 
+# --- The member's own profile ---------------------------------------------------------------------
+
+# What a complete profile has: the club's "完善资料" earning rule pays once when all are filled.
+# The Weibo fields come from Weibo, so only what the member gives the club counts.
+PROFILE_FIELDS = ("display_name", "birthday_month", "birthday_day")
+
+
+def profile_missing(member: Member) -> list[str]:
+    """The fields of ``PROFILE_FIELDS`` the member has not filled yet (empty: complete)."""
+    return [name for name in PROFILE_FIELDS if getattr(member, name) in (None, "")]
+
+
+def birthday_on(month: int, day: int, year: int) -> date:
+    """The day a birthday falls on in ``year``: 29 February is kept on 28 February when the
+    year has no 29th (a member born on a leap day celebrates once a year, like everyone)."""
+    if month == 2 and day == 29 and not calendar.isleap(year):
+        return date(year, 2, 28)
+    return date(year, month, day)
+
+
+def birthday_valid(month: int, day: int, year: int | None = None) -> bool:
+    """Whether month/day (of ``year``, or of some leap year when no year is given) exists."""
+    try:
+        date(year or 2000, month, day)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 # --- Staff member list ----------------------------------------------------------------------------
 
 # ``o`` parameter of the list → ordering; "-" in front reverses it. Empty values sort last.
@@ -266,9 +297,15 @@ def member_search(filters: dict[str, Any], *, sort: str = DEFAULT_MEMBER_SORT) -
     return members.order_by(order, "-pk" if descending else "pk")
 
 
-def segment_recipients(segment: str) -> QuerySet:
-    """Admitted members currently in ``segment``: who a segment notification reaches."""
-    return Member.objects.filter(state=Member.State.MEMBER, segment=segment)
+def segment_recipients(segment: str, zombies: str = ZombieAudience.ALL) -> QuerySet:
+    """Admitted members currently in ``segment``, with or without suspected zombie accounts
+    (``ZombieAudience``): who a segment notification reaches."""
+    members = Member.objects.filter(state=Member.State.MEMBER, segment=segment)
+    if zombies == ZombieAudience.EXCLUDE:
+        members = members.filter(zombie_suspected=False)
+    elif zombies == ZombieAudience.ONLY:
+        members = members.filter(zombie_suspected=True)
+    return members
 
 
 # --- Staff member detail --------------------------------------------------------------------------

@@ -751,6 +751,108 @@ def member_language_set(*, user, language: str) -> None:
         Member.objects.filter(user=user).exclude(language=language).update(language=language)
 
 
+@dataclass(frozen=True)
+class Birthday:
+    """A birthday as a member gives it: month and day; the year is optional."""
+
+    month: int
+    day: int
+    year: int | None = None
+
+    def describe(self) -> str:
+        """ISO-like text for the audit trail: ``1990-06-15``, or ``--06-15`` without a year."""
+        year = f"{self.year:04d}" if self.year else "-"
+        return f"{year}-{self.month:02d}-{self.day:02d}"
+
+
+class BirthdayLocked(DomainError):
+    code = "birthday_locked"
+    default_message = gettext_lazy("生日填写后不能自行修改；如需更正，请联系俱乐部工作人员。")
+
+
+def _stored_birthday(member: Member) -> Birthday | None:
+    if member.birthday_month is None:
+        return None
+    return Birthday(member.birthday_month, member.birthday_day, member.birthday_year)
+
+
+def member_profile_update(
+    *,
+    member: Member,
+    display_name: str,
+    birthday: Birthday | None = None,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> Member:
+    """The member edits their own profile: the name the club shows, and their birthday.
+
+    The birthday is set once by the member (loyalty programmes pay a birthday reward, and a
+    birthday that can be moved is a reward that can be collected again); a correction is a
+    staff matter. Giving the same birthday again is not a change. The change is audited as the
+    member's own (``member.profile_changed``, the values pseudonymised as personal data). When
+    the profile becomes complete (``selectors.PROFILE_FIELDS``) ``profile_completed_at`` is
+    stamped, once and for good, and the registered listeners (loyalty's "完善资料" reward) are
+    called after commit.
+    """
+    from members import hooks, selectors
+
+    now = now or timezone.now()
+    display_name = (display_name or "").strip()
+    if not display_name:
+        raise DomainError(_("请填写昵称。"))
+    if len(display_name) > 100:
+        raise DomainError(_("昵称不能超过 100 个字。"))
+    if birthday is not None:
+        if not selectors.birthday_valid(birthday.month, birthday.day, birthday.year):
+            raise DomainError(_("这个日期不存在，请检查月份和日期。"))
+        if birthday.year is not None and not (
+            1900 <= birthday.year and selectors.birthday_on(
+                birthday.month, birthday.day, birthday.year) <= timezone.localdate(now)
+        ):  # fmt: skip
+            raise DomainError(_("出生年份不正确。"))
+    with transaction.atomic():
+        member = _lock_member(member.pk)
+        if member.state != Member.State.MEMBER:
+            raise NotAMember
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        fields: list[str] = []
+        if display_name != member.display_name:
+            before["display_name"], after["display_name"] = member.display_name, display_name
+            member.display_name = display_name
+            fields.append("display_name")
+        stored = _stored_birthday(member)
+        if birthday is not None and birthday != stored:
+            if stored is not None:
+                raise BirthdayLocked
+            after["birthday"] = birthday.describe()
+            member.birthday_month, member.birthday_day = birthday.month, birthday.day
+            member.birthday_year, member.birthday_set_at = birthday.year, now
+            fields += ["birthday_month", "birthday_day", "birthday_year", "birthday_set_at"]
+        if not fields:
+            return member
+        completed = member.profile_completed_at is None and not selectors.profile_missing(member)
+        if completed:
+            member.profile_completed_at = now
+            fields.append("profile_completed_at")
+            after["profile_completed"] = True
+        member.save(update_fields=fields)
+        audit_record(
+            action="member.profile_changed",
+            target=member,
+            before=before,
+            after=after,
+            ip=ip,
+            rule="member_request",
+        )
+        if completed:
+            member_id = member.pk
+            transaction.on_commit(
+                lambda: [listener(member_id) for listener in hooks.profile_completed_listeners()]
+            )
+    return member
+
+
 def weibo_tokens_warn_expiring(*, now: datetime | None = None) -> int:
     """Tell members whose Weibo authorisation ends within a week, once per expiry date.
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("join/membership-number/", views.join_with_membership_number, name="join_number"),
     path("join/apply/", views.join_by_application, name="join_apply"),
     path("me/", views.me, name="me"),
+    path("me/profile/", views.profile, name="profile"),
     path("me/invitations/", views.create_invitation, name="create_invitation"),
     path("me/privacy/", views.privacy, name="privacy"),
     path("me/export/", privacy_views.export_start, name="export"),

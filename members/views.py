@@ -15,6 +15,7 @@ from core.errors import DomainError
 from core.ratelimit import client_ip, rate_limited
 from members import selectors, services
 from members.adapters import SESSION_AFTER_LOGIN, SESSION_WEIBO_LOGIN
+from members.forms import ProfileForm
 from members.models import Member
 from members.privacy import selectors as privacy_selectors
 
@@ -204,6 +205,33 @@ def me(request: HttpRequest) -> HttpResponse:
             "settings": selectors.admission_settings(),
             "latest_export": privacy_selectors.latest_data_export(member),
         },
+    )
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    """The member's own profile settings: name and birthday (see ``ProfileForm``)."""
+    member = _member(request)
+    if member is None or member.state != Member.State.MEMBER:
+        return redirect("members:welcome")
+    form = ProfileForm(request.POST or None, member=member)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.member_profile_update(
+                member=member,
+                display_name=form.cleaned_data["display_name"],
+                birthday=form.birthday(),
+                ip=client_ip(request),
+            )
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, _("个人资料已保存。"))
+            return redirect("members:profile")
+    return render(
+        request,
+        "members/profile.html",
+        {"member": member, "form": form, "missing": selectors.profile_missing(member)},
     )
 
 

@@ -19,7 +19,7 @@ from core.models import AuditEntry, AuditSubject, is_pseudonym
 # erases them from the trail too.
 PERSONAL_KEYS = frozenset({
     "weibo_uid", "uid", "weibo_screen_name", "screen_name", "nickname", "display_name",
-    "username", "name", "email", "phone", "mobile", "ip", "comment_body",
+    "username", "name", "email", "phone", "mobile", "ip", "comment_body", "birthday",
 })  # fmt: skip
 
 

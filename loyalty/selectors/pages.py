@@ -158,6 +158,7 @@ class TierProgress:
     manual_tier: Tier | None
     manual_until: date | None
     ladder: list[Rung] = field(default_factory=list)
+    window_months: int = policy.QUALIFYING_MONTHS
 
 
 def tier_progress(account: PointsAccount, *, now: datetime) -> TierProgress:
@@ -165,7 +166,8 @@ def tier_progress(account: PointsAccount, *, now: datetime) -> TierProgress:
     rungs = _ladder()
     member = account.member
     tier = member.tier
-    measured = measure(account, at=now) if account.pk else 0
+    months = LoyaltySettings.load().qualifying_months
+    measured = measure(account, at=now, months=months) if account.pk else 0
     requirement = next((r.requirement for r in rungs if tier and r.tier.pk == tier.pk), None)
     higher = [r for r in rungs if tier is None or r.tier.rank > tier.rank]
     following = higher[0] if higher else None
@@ -179,10 +181,10 @@ def tier_progress(account: PointsAccount, *, now: datetime) -> TierProgress:
     keeps = tier
     window_from = None
     if evaluation_on and account.pk:
-        # Earned so far and still inside the 12 months that end on the evaluation date.
-        window_start = policy.add_months(evaluation_on, -policy.QUALIFYING_MONTHS)
+        # Earned so far and still inside the window that ends on the evaluation date.
+        window_start = policy.add_months(evaluation_on, -months)
         window_from = window_start + timedelta(days=1)
-        counted = measure(account, at=now, since=window_start)
+        counted = measure(account, at=now, since=window_start, months=months)
         if tier is not None and rungs:
             kept = retained_rung(rungs, counted, tier.rank)
             keeps = kept.tier if kept else tier
@@ -213,6 +215,7 @@ def tier_progress(account: PointsAccount, *, now: datetime) -> TierProgress:
         manual_tier=account.manual_tier if account.manual_tier_id else None,
         manual_until=account.manual_tier_until,
         ladder=rungs,
+        window_months=months,
     )
 
 

@@ -34,9 +34,12 @@ from loyalty.services.rewards import (
 from loyalty.services.rules import (
     Award,
     member_events_sweep,
+    points_award_birthdays,
     points_award_for_event,
+    points_award_profile_completed,
     points_checkin,
 )
+from loyalty.services.tier_risk import tier_projection, tiers_warn_at_risk
 from loyalty.services.tiers import tier_evaluate, tier_set_manual, tiers_evaluate_due
 
 __all__ = [
@@ -48,7 +51,9 @@ __all__ = [
     "coupon_codes_add",
     "member_events_sweep",
     "points_adjust",
+    "points_award_birthdays",
     "points_award_for_event",
+    "points_award_profile_completed",
     "points_checkin",
     "points_expire_account",
     "points_expire_due",
@@ -66,6 +71,8 @@ __all__ = [
     "redemptions_expire_due",
     "reward_redeem",
     "tier_evaluate",
+    "tier_projection",
     "tier_set_manual",
     "tiers_evaluate_due",
+    "tiers_warn_at_risk",
 ]

@@ -149,7 +149,7 @@ def account_lock(
                     member_id=member_id,
                     tier_since=now,
                     tier_evaluation_on=policy.add_months(
-                        timezone.localtime(now).date(), policy.QUALIFYING_MONTHS
+                        timezone.localtime(now).date(), policy.EVALUATION_MONTHS
                     ),
                     created_at=now,
                 )

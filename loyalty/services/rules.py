@@ -9,7 +9,7 @@ delivered twice awards once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
@@ -28,8 +28,8 @@ from loyalty.models import (
     Trigger,
 )
 from loyalty.services import _core
-from members.models import Member
-from members.selectors import is_zombie
+from members.models import Member, zombie_audience_admits
+from members.selectors import birthday_on, is_zombie
 
 # The sweep looks this far back for newly admitted members (joined / referral bonuses).
 JOIN_SWEEP_DAYS = 7
@@ -57,13 +57,17 @@ def active_rules(trigger: str, *, now: datetime, event_code: str = "") -> list[E
 
 
 def rule_applies(rule: EarningRule, member: Member) -> bool:
-    """Whether the rule is for this member: their tier and their segment must both be targeted.
+    """Whether the rule is for this member: their tier, their segment and their zombie flag
+    must all be in the rule's audience.
 
     An empty target list means "everyone". Segments come from the nightly classification
     (``members.segments``); a member not yet classified matches only rules without segments.
+    The zombie flag is set at login and re-checked nightly (``members.selectors.is_zombie``).
     """
     targets = {tier.pk for tier in rule.target_tiers.all()}
     if targets and member.tier_id not in targets:
+        return False
+    if not zombie_audience_admits(rule.zombie_audience, is_zombie(member)):
         return False
     return not rule.target_segments or member.segment in rule.target_segments
 
@@ -211,10 +215,13 @@ def points_checkin(*, member: Member, now: datetime | None = None) -> list[Award
 
 
 def member_events_sweep(*, now: datetime | None = None) -> int:
-    """Join and referral bonuses for members admitted recently; idempotent by natural key.
+    """Join, referral and completed-profile bonuses of recent events; idempotent by natural key.
 
     Admission lives in the members app; rather than hooking into it, this job looks at recently
-    admitted members every few minutes. The natural keys make a second pass award nothing.
+    admitted members every few minutes. A completed profile is rewarded at once by the task the
+    member's save enqueues (``points_award_profile_completed``); the sweep also looks at
+    profiles completed recently, so an award whose task was lost still comes. The natural keys
+    make a second pass award nothing.
     Invitees flagged as suspected zombie accounts earn their inviter nothing: buying bot accounts
     must not pay. If the nightly re-evaluation clears the flag within the sweep window, the
     bonus follows on the next pass.
@@ -224,8 +231,14 @@ def member_events_sweep(*, now: datetime | None = None) -> int:
     recent = Member.objects.filter(state=Member.State.MEMBER, joined_at__gte=since).select_related(
         "tier", "invited_by"
     )
+    completed = Member.objects.filter(
+        state=Member.State.MEMBER, profile_completed_at__gte=since
+    ).select_related("tier")
     events = [
         (Trigger.JOINED, member, f"joined:{member.pk}", ("joined", member.pk)) for member in recent
+    ] + [
+        (Trigger.PROFILE_COMPLETED, member, profile_key(member.pk), ("profile", member.pk))
+        for member in completed
     ] + [
         (Trigger.REFERRAL_JOINED, invitee.invited_by, f"referral:{invitee.pk}",
          ("referral", invitee.pk))
@@ -233,7 +246,7 @@ def member_events_sweep(*, now: datetime | None = None) -> int:
     ]  # fmt: skip
     rules_by_trigger = {
         trigger: active_rules(trigger, now=now)
-        for trigger in (Trigger.JOINED, Trigger.REFERRAL_JOINED)
+        for trigger in (Trigger.JOINED, Trigger.REFERRAL_JOINED, Trigger.PROFILE_COMPLETED)
     }
     keys = {
         f"award:r{rule.pk}:{natural_key}"
@@ -253,6 +266,94 @@ def member_events_sweep(*, now: datetime | None = None) -> int:
         awards = points_award_for_event(
             member=beneficiary, trigger=trigger, natural_key=natural_key, reference=reference,
             now=now,
+        )  # fmt: skip
+        awarded += sum(award.created for award in awards)
+    return awarded
+
+
+# --- Profile and birthday -----------------------------------------------------------------------
+
+
+def profile_key(member_id: int) -> str:
+    """The natural key of the completed-profile award: one per member, for ever."""
+    return f"profile:{member_id}"
+
+
+def points_award_profile_completed(*, member_id: int, now: datetime | None = None) -> list[Award]:
+    """The "完善资料" award of a member whose profile is complete; safe to call any number of
+    times (the natural key ``profile:<member>`` pays once, whatever the member edits later).
+
+    Called from the task the member's own save enqueues after commit (``members.hooks``), and
+    by the sweep as a safety net. ``Member.profile_completed_at`` is the fact it trusts: set
+    once, by the members service, when the profile's fields were first all filled.
+    """
+    member = Member.objects.select_related("tier").filter(pk=member_id).first()
+    if member is None or member.profile_completed_at is None:
+        return []
+    return points_award_for_event(
+        member=member, trigger=Trigger.PROFILE_COMPLETED, natural_key=profile_key(member.pk),
+        reference=("profile", member.pk), now=now,
+    )  # fmt: skip
+
+
+def birthday_key(member_id: int, year: int) -> str:
+    """The natural key of a birthday award: one per member and calendar year."""
+    return f"birthday:{member_id}:{year}"
+
+
+def _birthdays_due(today: date) -> list[tuple[int, date]]:
+    """(member id, birthday this year) of admitted members whose birthday this year fell on a day
+    of the current month up to ``today``, and was on file before that day began."""
+    last_of_month = policy.add_months(today.replace(day=1), 1) - timedelta(days=1)
+    members = Member.objects.filter(
+        state=Member.State.MEMBER, birthday_month=today.month, birthday_set_at__isnull=False
+    )
+    if today != last_of_month:  # on the month's last day, a 29 February falls on the 28th
+        members = members.filter(birthday_day__lte=today.day)
+    due = []
+    for member_id, month, day, set_at in members.values_list(
+        "pk", "birthday_month", "birthday_day", "birthday_set_at"
+    ).iterator(chunk_size=2000):
+        day_of = birthday_on(month, day, today.year)
+        if day_of <= today and set_at < policy.local_midnight(day_of):
+            due.append((member_id, day_of))
+    return due
+
+
+def points_award_birthdays(*, now: datetime | None = None) -> int:
+    """The daily job: the birthday rules' award, once per member and calendar year.
+
+    A member is paid on their birthday in the club's time zone (29 February: on 28 February in
+    other years). A day the job did not run is caught up by any later run in the same month;
+    after the month it is gone, as a birthday gift is. A birthday recorded on or after the day
+    counts from the next year: it cannot be given today to be paid today. Safe to run twice:
+    the natural key ``birthday:<member>:<year>`` pays once.
+    """
+    now = now or timezone.now()
+    rules = active_rules(Trigger.BIRTHDAY, now=now)
+    if not rules:
+        return 0
+    today = timezone.localdate(now)
+    due = _birthdays_due(today)
+    keys = {
+        f"award:r{rule.pk}:{birthday_key(member_id, today.year)}"
+        for member_id, _day in due
+        for rule in rules
+    }
+    done = set(
+        PointsEntry.objects.filter(idempotency_key__in=keys).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    awarded = 0
+    for member_id, day_of in due:
+        natural_key = birthday_key(member_id, today.year)
+        if {f"award:r{rule.pk}:{natural_key}" for rule in rules} <= done:
+            continue
+        member = Member.objects.select_related("tier").get(pk=member_id)
+        awards = points_award_for_event(
+            member=member, trigger=Trigger.BIRTHDAY, natural_key=natural_key,
+            reference=("birthday", day_of.isoformat()), now=now,
         )  # fmt: skip
         awarded += sum(award.created for award in awards)
     return awarded

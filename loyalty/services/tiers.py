@@ -1,13 +1,17 @@
 """Tier qualification: upgrade at once, downgrade only at the evaluation date, staff overrides.
 
-The measure is the points *earned* in the rolling 12 months (entries with ``qualifying_at``),
-never the balance. Upgrades happen in the transaction that earned the points. Each member has an
-evaluation date, once a year (first: a year after their account opened; then a year after each
+The measure is the points *earned* in the rolling qualifying window (entries with
+``qualifying_at``; ``LoyaltySettings.qualifying_months``, 12 by default), never the balance.
+Upgrades happen in the transaction that earned the points. Each member has an evaluation date,
+once a year (first: a year after their account opened; then a year after each
 evaluation); upgrades do not move it. Downgrades happen only at that date, never within the
 grace period after a promotion (the evaluation is postponed to the grace period's end), and the
 member keeps a tier while the measure is at least ``retain_percent`` of its threshold (the
 low-water margin, applied to every tier on the way down). A staff-set tier holds until its end
 date, then the member is evaluated at once; earning a higher tier ends it early.
+
+``tier_risk.tiers_warn_at_risk`` tells a member ahead of the evaluation when the points already
+earned for it would not keep their tier.
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from core.audit import audit_record
 from core.errors import DomainError
 from core.events import regroup_on_commit
 from loyalty import policy
-from loyalty.models import PointsAccount, QualifyingDay, TierChange, TierRequirement
+from loyalty.models import (
+    LoyaltySettings,
+    PointsAccount,
+    QualifyingDay,
+    TierChange,
+    TierRequirement,
+)
 from loyalty.services import _core
 from members.models import Member, Tier
 
@@ -43,14 +53,22 @@ def ladder() -> list[Rung]:
     ]
 
 
-def measure(account: PointsAccount, *, at: datetime, since: date | None = None) -> int:
-    """Points earned in the 12 months up to the local day of ``at`` (from ``since`` if later).
+def qualifying_months() -> int:
+    """The qualifying window staff set (``LoyaltySettings.qualifying_months``)."""
+    return LoyaltySettings.load().qualifying_months
 
-    The window is whole local days: (same date a year earlier, today]. It reads the per-day
-    cache, at most 366 rows, whatever the length of the member's history.
+
+def measure(
+    account: PointsAccount, *, at: datetime, since: date | None = None, months: int | None = None
+) -> int:
+    """Points earned in the qualifying window up to the local day of ``at`` (from ``since`` if
+    later); ``months`` defaults to the staff setting.
+
+    The window is whole local days: (same date ``months`` earlier, today]. It reads the per-day
+    cache, one row per day at most, whatever the length of the member's history.
     """
     today = timezone.localdate(at)
-    start = policy.add_months(today, -policy.QUALIFYING_MONTHS)
+    start = policy.add_months(today, -(months or qualifying_months()))
     days = QualifyingDay.objects.filter(account=account, day__gt=start, day__lte=today)
     if since is not None:
         days = days.filter(day__gt=since)
@@ -139,7 +157,8 @@ def check_upgrade(
     rungs = ladder() if rungs is None else rungs
     if not rungs:
         return False
-    points = measure(account, at=now)
+    months = qualifying_months()
+    points = measure(account, at=now, months=months)
     target = qualified_rung(rungs, points)
     current = account.member.tier
     if target is None or (current is not None and target.tier.rank <= current.rank):
@@ -150,14 +169,19 @@ def check_upgrade(
         to_tier=target.tier,
         points=points,
         now=now,
-        reason=_("近 12 个月获得 %(points)s 积分，达到%(tier)s门槛 %(threshold)s")
-        % {"points": points, "tier": target.tier.name, "threshold": target.requirement.threshold},
+        reason=_("近 %(months)s 个月获得 %(points)s 积分，达到%(tier)s门槛 %(threshold)s")
+        % {
+            "months": months,
+            "points": points,
+            "tier": target.tier.name,
+            "threshold": target.requirement.threshold,
+        },
     )
     _set_account(
         account,
         tier_since=now,
         tier_evaluation_on=account.tier_evaluation_on
-        or policy.add_months(timezone.localdate(now), policy.QUALIFYING_MONTHS),
+        or policy.add_months(timezone.localdate(now), policy.EVALUATION_MONTHS),
         manual_tier=None,
         manual_tier_until=None,
         manual_tier_reason="",
@@ -188,8 +212,9 @@ def _evaluate_locked(account: PointsAccount, *, now: datetime) -> str:
         return "not_due"
     rungs = ladder()
     current = account.member.tier
-    points = measure(account, at=now)
-    next_evaluation = policy.add_months(today, policy.QUALIFYING_MONTHS)
+    months = qualifying_months()
+    points = measure(account, at=now, months=months)
+    next_evaluation = policy.add_months(today, policy.EVALUATION_MONTHS)
     if manual_ended:
         _set_account(account, manual_tier=None, manual_tier_until=None, manual_tier_reason="")
     if check_upgrade(account, now=now, rungs=rungs):
@@ -215,8 +240,9 @@ def _evaluate_locked(account: PointsAccount, *, now: datetime) -> str:
             to_tier=target.tier,
             points=points,
             now=now,
-            reason=_("评估日近 12 个月获得 %(points)s 积分，低于%(tier)s保级线 %(keep)s")
+            reason=_("评估日近 %(months)s 个月获得 %(points)s 积分，低于%(tier)s保级线 %(keep)s")
             % {
+                "months": months,
                 "points": points,
                 "tier": current.name,
                 "keep": requirement.retain_points if requirement else 0,

@@ -71,6 +71,7 @@ def erase_members_data(departure: Departure) -> None:
     member.weibo_refreshed_at = None
     member.last_seen_at = None
     member.show_name_on_shares = False
+    member.birthday_month = member.birthday_day = member.birthday_year = None
 
 
 def register() -> None:

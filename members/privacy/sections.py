@@ -28,6 +28,10 @@ def profile(member: Member) -> dict[str, Any]:
             "left_at": member.left_at,
             "show_name_on_shares": member.show_name_on_shares,
             "invited_by_a_member": member.invited_by_id is not None,
+            "birthday_month": member.birthday_month,
+            "birthday_day": member.birthday_day,
+            "birthday_year": member.birthday_year,
+            "profile_completed_at": member.profile_completed_at,
         },
         "account": {
             "username": user.get_username(),

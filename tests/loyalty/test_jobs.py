@@ -108,7 +108,7 @@ def test_every_loyalty_beat_entry_names_a_registered_task():
     assert {e["task"] for e in entries.values()} == {
         "loyalty.expire_points", "loyalty.evaluate_tiers", "loyalty.expire_redemptions",
         "loyalty.reconcile", "loyalty.remind_expiring", "loyalty.release_pending",
-        "loyalty.sweep_member_events",
+        "loyalty.sweep_member_events", "loyalty.award_birthdays", "loyalty.warn_tier_at_risk",
     }  # fmt: skip
     assert all(entry["task"] in celery_app.tasks for entry in entries.values())
 

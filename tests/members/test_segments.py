@@ -288,6 +288,7 @@ def test_staff_pick_target_segments_in_the_rule_editor(client, tiers):
         {
             "name": "评论者奖励", "trigger": "comment_approved", "points": "10",
             "pending_days": "0", "enabled": "on", "target_segments": ["critic", "creator"],
+            "zombie_audience": "all",
             "multipliers-TOTAL_FORMS": "0", "multipliers-INITIAL_FORMS": "0",
             "multipliers-MIN_NUM_FORMS": "0", "multipliers-MAX_NUM_FORMS": "1000",
         },
@@ -332,7 +333,7 @@ def test_staff_notify_a_segment_in_the_background_once_per_member(
     assert len(callbacks) == 1  # the delivery is queued after commit
     entry = AuditEntry.objects.get(action="members.segment_notified")
     assert entry.actor == manager and entry.target_id == "segment:critic"
-    assert entry.after == {"segment": "critic", "title": "评论者专属活动",
+    assert entry.after == {"segment": "critic", "zombies": "all", "title": "评论者专属活动",
                            "body": "本周六线下见面会。", "link": "/community/",
                            "recipients": 2}  # fmt: skip
 
@@ -406,3 +407,85 @@ def test_a_real_worker_classifies_and_delivers_a_segment_message(celery_worker_p
     sent = Notification.objects.filter(title="好久不见")
     assert wait_until(lambda: sent.count() == 3, timeout=30)
     assert set(sent.values_list("user_id", flat=True)) == {m.user_id for m in spectators}
+
+
+# --- Suspected zombie accounts as a target --------------------------------------------------------
+
+
+def zombie(**fields) -> Member:
+    """An admitted member flagged as a suspected zombie account (as login would flag them)."""
+    return healthy(zombie_suspected=True, zombie_reasons=["few_followers", "default_avatar"],
+                   weibo_followers=3, weibo_default_avatar=True, **fields)  # fmt: skip
+
+
+def test_an_earning_rule_can_leave_out_or_target_suspected_zombie_accounts(tiers):
+    person, bot = healthy(display_name="真人"), zombie(display_name="机器")
+    EarningRule.objects.create(
+        name="真人专享", trigger="custom", event_code="humans", points=30,
+        zombie_audience="exclude",
+    )  # fmt: skip
+    EarningRule.objects.create(
+        name="僵尸号唤醒", trigger="custom", event_code="wake", points=5, zombie_audience="only"
+    )
+
+    def earned(member, code):
+        awards = loyalty.points_award_for_event(
+            member=member, trigger="custom", event_code=code, natural_key=f"{code}:{member.pk}"
+        )
+        return sum(award.points for award in awards)
+
+    assert (earned(person, "humans"), earned(bot, "humans")) == (30, 0)
+    assert (earned(person, "wake"), earned(bot, "wake")) == (0, 5)
+
+    # The nightly re-check clears the flag of an account that now looks real: it earns again.
+    Member.objects.filter(pk=bot.pk).update(weibo_followers=900, weibo_default_avatar=False)
+    classify()
+    bot.refresh_from_db()
+    assert not bot.zombie_suspected
+    assert earned(bot, "humans") == 30
+
+
+def test_staff_choose_whether_a_rule_reaches_suspected_zombie_accounts_in_the_editor(client, tiers):
+    client.force_login(StaffFactory())
+    form = client.get("/admin/snippets/loyalty/earningrule/add/").content.decode()
+    assert 'name="zombie_audience"' in form and "不含疑似僵尸号" in form
+    response = client.post(
+        "/admin/snippets/loyalty/earningrule/add/",
+        {
+            "name": "真人签到", "trigger": "daily_checkin", "points": "10",
+            "pending_days": "0", "enabled": "on", "zombie_audience": "exclude",
+            "multipliers-TOTAL_FORMS": "0", "multipliers-INITIAL_FORMS": "0",
+            "multipliers-MIN_NUM_FORMS": "0", "multipliers-MAX_NUM_FORMS": "1000",
+        },
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert EarningRule.objects.get(name="真人签到").zombie_audience == "exclude"
+
+
+@pytest.mark.parametrize(
+    ("zombies", "reached"), [("all", {"真人", "机器"}), ("exclude", {"真人"}), ("only", {"机器"})]
+)
+def test_a_segment_message_can_leave_out_or_target_suspected_zombie_accounts(
+    client, manager, tiers, zombies, reached, django_capture_on_commit_callbacks
+):
+    healthy(display_name="真人", segment=Segment.CREATOR)
+    zombie(display_name="机器", segment=Segment.CREATOR)
+    healthy(display_name="别的分层", segment=Segment.CRITIC)
+    page = client.get(NOTIFY_URL).content.decode()
+    assert 'name="zombies"' in page and "仅疑似僵尸号" in page
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(
+            NOTIFY_URL,
+            {"segment": "creator", "zombies": zombies, "title": "创作者活动", "body": ""},
+            follow=True,
+        )
+    assert f"通知正在发送给 {len(reached)} 位会员。" in response.content.decode()
+    entry = AuditEntry.objects.get(action="members.segment_notified")
+    assert entry.after["zombies"] == zombies and entry.after["recipients"] == len(reached)
+
+    assert notify_segment(entry.pk) == len(reached)
+    told = Member.objects.filter(user__notifications__title="创作者活动").values_list(
+        "display_name", flat=True
+    )
+    assert set(told) == reached
