@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("loyalty", "0005_pointsentry_created_brin"),
+        ("loyalty", "0006_photo_walls"),
         ("members", "0007_member_profile_birthday"),
     ]
 
