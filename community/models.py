@@ -100,7 +100,12 @@ class CommunityHome(KeptViewRestrictionsMixin, Page):
         verbose_name_plural = _("社区首页")
 
     def serve(self, request, *args, **kwargs):
+        from core import pagecache
+
         _mark_if_outsider(request)
+        if not getattr(request, "is_preview", False):
+            # Nothing personal here beyond the header: the cards are kept per access class.
+            pagecache.mark_personal_cacheable(request)
         return super().serve(request, *args, **kwargs)
 
     def get_context(self, request, *args, **kwargs):

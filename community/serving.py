@@ -48,11 +48,23 @@ def serve_page(request, path: str):
     from wagtail import views as wagtail_views
     from wagtail.url_routing import RouteResult
 
+    viewer = viewer_for_request(request)
+    keep = None
+    if viewer.kind == "member":
+        # A member's copy of a page that holds nothing personal beyond the header (the feed).
+        hit, keep = pagecache.personal_copy(request, viewer.member)
+        if hit is not None:
+            return hit
     key = ("routed-page", request.get_host().lower(), path)
     route = pagecache.fragment(key, lambda: _route(request, path))
     if route is not None and not hasattr(request, "_wagtail_route_for_request"):
         request._wagtail_route_for_request = RouteResult(*route)
-    return wagtail_views.serve(request, path)
+    response = wagtail_views.serve(request, path)
+    if keep is not None and pagecache.personal_cacheable(request):
+        if hasattr(response, "render") and not response.is_rendered:
+            response.render()
+        keep(response)
+    return response
 
 
 def item_context(page, request, viewer: ViewerStatus, decision: gate.Decision) -> dict:

@@ -210,83 +210,111 @@ def _has_pending_messages(request: HttpRequest) -> bool:
     return session is not None and "_messages" in session
 
 
-def personal_page(*, version_sql: Callable[[HttpRequest], tuple[str, list]], ttl: int = 60
-                  ) -> Callable:  # fmt: skip
-    """Keep a signed-in member's own page (their points, say) and serve it again while nothing
-    it shows has changed.
+def _keep_nothing(response: HttpResponse) -> HttpResponse:
+    return response
 
-    Such a page is personal from top to bottom, so it is kept per member and per browser,
-    never shared. The key names everything the page depends on: the member and what the site
-    header shows of them (name, tier, state, the notification badge), the browser's CSRF
-    cookie (the page's forms carry a token masked from it; a browser without one is never
-    served a copy), the language, the day, the
-    generation (any shared change) and the view's own row version: ``version_sql(request)``
-    gives one SQL scalar subquery and its parameters (for the points page, the account row's
-    PostgreSQL ``xmin``, which every balance, pending or tier change rewrites). The badge and
-    that version are read in one query, so a kept page costs one query beyond signing in.
-    ``ttl`` bounds what changes by the clock alone (points passing their expiry, rules
-    starting). A page with a one-off message waiting is never kept nor served from a copy.
-    The view must set ``request.member`` (``member_required``) before this runs.
+
+def personal_copy(
+    request: HttpRequest, member, *, version_sql: tuple[str, list] | None = None, ttl: int = 60
+) -> tuple[HttpResponse | None, Callable[[HttpResponse], HttpResponse]]:
+    """A signed-in member's kept copy of this page, or None and a function that keeps the
+    page once rendered (it also marks the response ``private``).
+
+    Such a copy is kept per member and per browser, never shared. The key names everything a
+    member's page depends on besides shared data: the member and what the site header shows
+    of them (name, tier, state, the notification badge), the browser's CSRF cookie (forms
+    carry a token masked from it; a browser without one is never served a copy), the
+    language, the day, the generation (any shared change; the shared parts of a page are
+    kept per generation anyway) and ``version_sql``: one SQL scalar subquery with its
+    parameters naming the page's own rows (for the points page, the account row's PostgreSQL
+    ``xmin``, which every balance, pending or tier change rewrites). The badge and that
+    version are read in one query, so a kept page costs one query beyond signing in. ``ttl``
+    bounds what changes by the clock alone, and lifetimes are cut to the next clock
+    transition. A page with a one-off message waiting is never kept nor served from a copy.
     """
-    from functools import wraps
-
     from django.utils.translation import get_language
+
+    if (
+        not settings.PAGE_CACHE_ENABLED
+        or request.method != "GET"
+        or _has_pending_messages(request)
+        # Without the browser's CSRF cookie the page would mint one: a copy would hand its
+        # forms a token masked from a secret this browser never receives.
+        or settings.CSRF_COOKIE_NAME not in request.COOKIES
+    ):
+        return None, _keep_nothing
+    from core.notifications import badge_state
+
+    unread, newest, version = badge_state(request.user, also=version_sql or ("SELECT 0", []))
+    request._notification_badge = (unread, newest)
+    parts = (
+        "personal", request.get_host().lower(), request.get_full_path(), get_language(),
+        member.pk, member.state, member.tier_id, member.display_name, member.weibo_screen_name,
+        member.weibo_avatar_url, request.COOKIES[settings.CSRF_COOKIE_NAME], unread, newest,
+        version, timezone.localdate(),
+    )  # fmt: skip
+    key = _PERSONAL_PREFIX + _digest(parts)
+    try:
+        found = cache.get_many([GENERATION_KEY, key])
+        current = _generation_from(found.get(GENERATION_KEY))
+    except Exception:  # noqa: BLE001 - Redis away: render
+        logger.warning("page cache unavailable", exc_info=True)
+        return None, _keep_nothing
+    entry = found.get(key)
+    if entry is not None and entry[0] == current:
+        response = HttpResponse(entry[2], content_type=entry[1])
+        response["X-Page-Cache"] = "hit"
+        _private(response)
+        return response, _keep_nothing
+
+    def keep(response: HttpResponse) -> HttpResponse:
+        if (
+            response.status_code == 200
+            and not response.streaming
+            and not response.cookies
+            and not _has_pending_messages(request)
+        ):
+            try:
+                if timeout := lifetime(current, ttl):
+                    value = (current, response["Content-Type"], response.content)
+                    cache.set(key, value, timeout=timeout)
+            except Exception:  # noqa: BLE001
+                logger.warning("page cache: page not kept", exc_info=True)
+        _private(response)
+        return response
+
+    return None, keep
+
+
+def personal_page(*, version_sql: Callable[[HttpRequest], tuple[str, list]]) -> Callable:
+    """A view of a member's own page served from ``personal_copy`` while nothing it shows
+    changed. The view must set ``request.member`` (``member_required``) before this runs."""
+    from functools import wraps
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if (
-                not settings.PAGE_CACHE_ENABLED
-                or request.method != "GET"
-                or _has_pending_messages(request)
-                # Without the browser's CSRF cookie the page would mint one: a copy would
-                # hand its forms a token masked from a secret this browser never receives.
-                or settings.CSRF_COOKIE_NAME not in request.COOKIES
-            ):
-                return view(request, *args, **kwargs)
-            from core.notifications import badge_state
-
-            member = request.member
-            unread, newest, version = badge_state(request.user, also=version_sql(request))
-            request._notification_badge = (unread, newest)
-            parts = (
-                "personal", request.get_full_path(), get_language(), member.pk, member.state,
-                member.tier_id, member.display_name, member.weibo_screen_name,
-                member.weibo_avatar_url, request.COOKIES[settings.CSRF_COOKIE_NAME],
-                unread, newest, version, timezone.localdate(),
-            )  # fmt: skip
-            key = _PERSONAL_PREFIX + _digest(parts)
-            try:
-                found = cache.get_many([GENERATION_KEY, key])
-                current = _generation_from(found.get(GENERATION_KEY))
-            except Exception:  # noqa: BLE001 - Redis away: render
-                logger.warning("page cache unavailable", exc_info=True)
-                return view(request, *args, **kwargs)
-            entry = found.get(key)
-            if entry is not None and entry[0] == current:
-                response = HttpResponse(entry[2], content_type=entry[1])
-                response["X-Page-Cache"] = "hit"
-                _private(response)
-                return response
-            response = view(request, *args, **kwargs)
-            if (
-                response.status_code == 200
-                and not response.streaming
-                and not response.cookies
-                and not _has_pending_messages(request)
-            ):
-                try:
-                    if timeout := lifetime(current, ttl):
-                        value = (current, response["Content-Type"], response.content)
-                        cache.set(key, value, timeout=timeout)
-                except Exception:  # noqa: BLE001
-                    logger.warning("page cache: page not kept", exc_info=True)
-            _private(response)
-            return response
+            hit, keep = personal_copy(request, request.member, version_sql=version_sql(request))
+            if hit is not None:
+                return hit
+            return keep(view(request, *args, **kwargs))
 
         return wrapped
 
     return decorator
+
+
+_PERSONAL_MARK = "_personal_cacheable"
+
+
+def mark_personal_cacheable(request: HttpRequest) -> None:
+    """This page holds nothing personal beyond the site header (the shared parts are kept per
+    access class): a member's copy of it may be kept (``serve_page`` does)."""
+    setattr(request, _PERSONAL_MARK, True)
+
+
+def personal_cacheable(request: HttpRequest) -> bool:
+    return getattr(request, _PERSONAL_MARK, False)
 
 
 # --- Outsider pages -------------------------------------------------------------------------------

@@ -321,3 +321,44 @@ def test_a_wagtail_view_restriction_added_later_applies_at_once(world):
     assert gold.get(welcome.url).status_code == 200
     restriction.delete()
     assert outsider.get(welcome.url).status_code == 200
+
+
+def test_a_members_feed_is_kept_for_them_and_every_change_reaches_it(world):
+    """The feed holds nothing personal beyond the header, so a member's copy is kept whole;
+    a copy is never another member's, nor older than the member's tier, state or badge."""
+    gold, silver = world["clients"]["gold"], world["clients"]["silver"]
+    locked_for_silver = "🔒 金卡及以上会员专享"  # gold items show as locked teasers below gold
+    for client in (gold, silver):
+        client.get("/community/")  # the browser receives its CSRF cookie
+        client.get("/community/")
+    kept = gold.get("/community/")
+    assert kept["X-Page-Cache"] == "hit"
+    assert kept["Cache-Control"].startswith("private")
+    assert locked_for_silver not in kept.content.decode()
+    assert silver.get("/community/")["X-Page-Cache"] == "hit"
+    assert locked_for_silver in silver.get("/community/").content.decode()
+
+    member = Member.objects.get(user=world["users"]["gold"])
+    Member.objects.filter(pk=member.pk).update(tier=world["tiers"]["silver"])  # a downgrade
+    downgraded = gold.get("/community/")
+    assert downgraded.get("X-Page-Cache") is None
+    assert locked_for_silver in downgraded.content.decode()
+
+    from core import notifications
+
+    gold.get("/community/")
+    assert gold.get("/community/")["X-Page-Cache"] == "hit"
+    notifications.notify(user_id=member.user_id, kind="points", title="积分到账")
+    assert 'data-count="1"' in gold.get("/community/").content.decode()
+
+    backstage = page("milan-backstage")
+    publish(backstage, title="米兰后台（更新）")  # any shared change
+    assert "米兰后台（更新）" in gold.get("/community/").content.decode()
+    Member.objects.filter(pk=member.pk).update(tier=world["tiers"]["gold"])
+    gold.get("/community/")
+    assert gold.get("/community/")["X-Page-Cache"] == "hit"
+    member.refresh_from_db()
+    member_services.member_suspend(member=member, actor=world["staff"], reason="测试")
+    suspended = gold.get("/community/")
+    assert suspended.get("X-Page-Cache") is None
+    assert locked_for_silver in suspended.content.decode()
