@@ -214,6 +214,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "share-sweep": {"task": "share.sweep", "schedule": 60.0},
     "share-flush-visits": {"task": "share.flush_visits", "schedule": 10.0},
+    "share-check-deleted-posts": {"task": "share.check_deleted_posts", "schedule": 3600.0},
     # Personal data exports past their link's end, and sealed copies past their legal hold.
     "members-purge-privacy-files": {
         "task": "members.purge_privacy_files",
@@ -470,6 +471,11 @@ SHARE_RETRY_MAX_DELAY = min(env_int("SHARE_RETRY_MAX_DELAY", 900), CELERY_VISIBI
 SHARE_QUEUE = env_str("SHARE_QUEUE", "") or CELERY_TASK_DEFAULT_QUEUE
 # A queued share untouched for this long is queued again (its message was lost).
 SHARE_SWEEP_GRACE = env_int("SHARE_SWEEP_GRACE", 300)
+# Posts are read back from Weibo for this many days after sharing, once per interval (seconds),
+# this many per run; a deleted post gives back its share points (share/deleted_posts.py).
+SHARE_POST_CHECK_DAYS = env_int("SHARE_POST_CHECK_DAYS", 30)
+SHARE_POST_CHECK_INTERVAL = env_int("SHARE_POST_CHECK_INTERVAL", 86400)
+SHARE_POST_CHECK_BATCH = env_int("SHARE_POST_CHECK_BATCH", 500)
 # Font file for share card pictures; empty = look for Noto Sans CJK (fonts-noto-cjk) and others.
 SHARE_CARD_FONT = env_str("SHARE_CARD_FONT", "")
 CLUB_NAME = WAGTAIL_SITE_NAME

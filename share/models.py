@@ -79,6 +79,9 @@ class Share(models.Model):
     weibo_status_id = models.CharField(_("微博 ID"), max_length=32, blank=True)
     weibo_uid = models.CharField(max_length=32, blank=True)
     sent_at = models.DateTimeField(_("发布时间"), null=True, blank=True)
+    # The post is read back from Weibo for a while after it went out (share/deleted_posts.py).
+    post_checked_at = models.DateTimeField(null=True, blank=True)
+    deleted_on_weibo_at = models.DateTimeField(_("微博上已删除"), null=True, blank=True)
     created_at = models.DateTimeField(_("确认时间"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

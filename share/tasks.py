@@ -20,3 +20,11 @@ def sweep() -> dict:
 @shared_task(name="share.flush_visits")
 def flush_visits() -> int:
     return services.share_visits_flush()
+
+
+@shared_task(name="share.check_deleted_posts")
+def check_deleted_posts() -> int:
+    """Hourly: read recent posts back from Weibo; a deleted one gives back its share points."""
+    from share.deleted_posts import share_post_check, shares_to_check
+
+    return sum(share_post_check(share_id=share_id) for share_id in shares_to_check())

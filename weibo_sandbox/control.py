@@ -16,6 +16,7 @@ from .web import Request, Response, Sandbox, html_response, json_response, not_f
 
 FAULT_MODES = ("error", "http", "slow", "drop")
 POST_PIC_RE = re.compile(r"/_sandbox/posts/(\d+)/pic")
+POST_DELETE_RE = re.compile(r"/_sandbox/posts/(\d+)/delete")
 
 #: Weibo's wording for the codes a fault is most likely to imitate.
 KNOWN_ERRORS = {
@@ -115,6 +116,7 @@ def _post_view(app: Sandbox, req: Request, post: dict) -> dict[str, Any]:
         "created_ts": post["created_at"],
         "pic": post["pic"],
         "pic_url": f"{req.base_url}/_sandbox/posts/{post['idstr']}/pic" if post["pic"] else None,
+        "deleted": bool(post.get("deleted_at")),
     }
 
 
@@ -133,6 +135,15 @@ def post_pic(app: Sandbox, req: Request) -> Response:
     if post is None or data is None:
         return not_found(req.path)
     return Response(status=200, body=data, content_type=post["pic"]["content_type"])
+
+
+def post_delete(app: Sandbox, req: Request) -> Response:
+    """The author deletes a post on Weibo (``POST /_sandbox/posts/<id>/delete``)."""
+    match = POST_DELETE_RE.fullmatch(req.path)
+    post = app.store.post_delete(match.group(1)) if match else None
+    if post is None:
+        return not_found(req.path)
+    return json_response(_post_view(app, req, post))
 
 
 def _token_target(req: Request) -> tuple[dict[str, str | None], str | None]:

@@ -1,4 +1,5 @@
-"""Weibo's REST endpoints (users/show, statuses/share) and the CDN-like avatar and picture URLs."""
+"""Weibo's REST endpoints (users/show, statuses/share, statuses/show) and the CDN-like avatar
+and picture URLs."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from .web import (
 
 USERS_SHOW = "/2/users/show.json"
 SHARE = "/2/statuses/share.json"
+STATUS_SHOW = "/2/statuses/show.json"
 MAX_PIC_BYTES = 5 * 1024 * 1024
 HOUR = 3600
 
@@ -120,6 +122,23 @@ def status_object(app: Sandbox, base_url: str, post: dict, user: dict) -> dict[s
         }
     )
     return status
+
+
+def status_show(app: Sandbox, req: Request) -> Response:
+    """statuses/show: one status by id; a deleted (or unknown) one is Weibo's 20101."""
+    _, problem = authenticate(app, req)
+    if problem:
+        return problem
+    post_id = (req.param("id") or "").strip()
+    if not post_id:
+        return missing_parameter(STATUS_SHOW, "id")
+    if not post_id.isdigit():
+        return invalid_parameter(STATUS_SHOW, "id", "id", post_id)
+    post = app.store.post_get(post_id)
+    user = app.store.user_get(post["uid"]) if post else None
+    if post is None or post.get("deleted_at") or user is None:
+        return api_error(STATUS_SHOW, 400, 20101, "target weibo does not exist!")
+    return json_response(status_object(app, req.base_url, post, user))
 
 
 def _picture(req: Request) -> tuple[str, bytes] | None:

@@ -36,6 +36,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     oauth.REVOKE: {"GET": oauth.revoke, "POST": oauth.revoke},
     rest.USERS_SHOW: {"GET": rest.users_show},
     rest.SHARE: {"POST": rest.share},
+    rest.STATUS_SHOW: {"GET": rest.status_show},
     "/_sandbox": {"GET": control.timeline},
     "/_sandbox/": {"GET": control.timeline},
     "/_sandbox/health": {"GET": control.health},
@@ -56,7 +57,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
 PREFIX_ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/avatars/", {"GET": rest.avatar}),
     ("/pics/", {"GET": rest.picture}),
-    ("/_sandbox/posts/", {"GET": control.post_pic}),
+    ("/_sandbox/posts/", {"GET": control.post_pic, "POST": control.post_delete}),
 ]
 #: Paths kept out of the call log: the control API itself and static-like pictures.
 UNLOGGED_PREFIXES = ("/_sandbox", "/avatars/", "/pics/", "/favicon.ico")

@@ -281,6 +281,21 @@ class Store:
                     return post
             return None
 
+    def post_delete(self, post_id: str) -> dict | None:
+        """The author deletes the post on Weibo: it stays in the log, marked, and Weibo's read
+        APIs no longer find it. None when there is no such post."""
+        with self.lock:
+            for post in self.posts:
+                if post["idstr"] == post_id:
+                    if not post.get("deleted_at"):
+                        post["deleted_at"] = self.clock()
+                        user = self.users.get(post["uid"])
+                        if user is not None and user["statuses_count"] > 0:
+                            user["statuses_count"] -= 1
+                        self._dirty = True
+                    return dict(post)
+            return None
+
     def post_by_pid(self, pid: str) -> dict | None:
         with self.lock:
             for post in self.posts:

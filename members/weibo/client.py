@@ -123,3 +123,18 @@ def statuses_share(
         timeout=(5, settings.WEIBO_HTTP_TIMEOUT),
     )
     return parse_weibo_body(response)
+
+
+#: statuses/show's answer for a status deleted by its author (or never posted).
+STATUS_NOT_FOUND = 20101
+
+
+def statuses_show(*, access_token: str, status_id: str) -> dict[str, Any]:
+    """One status by id. Raises WeiboError with ``STATUS_NOT_FOUND`` once the author deleted it."""
+    response = requests.get(
+        api_url("/2/statuses/show.json"),
+        params={"id": status_id},
+        headers={"Authorization": f"OAuth2 {access_token}"},
+        timeout=settings.WEIBO_HTTP_TIMEOUT,
+    )
+    return parse_weibo_body(response)
