@@ -12,6 +12,8 @@ class CommunityConfig(AppConfig):
         import community.photos.item_context  # noqa: F401
         import community.signals  # noqa: F401
         from community import caching, privacy
+        from community.participation import card as membership_card
 
         caching.connect()
         privacy.register()
+        membership_card.register()

@@ -31,7 +31,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 __all__ = [
-    "ActivityCheckinCode",
     "ActivitySeats",
     "ItemViewCount",
     "OfferClaim",
@@ -197,6 +196,8 @@ class Registration(models.Model):
 
     class CheckinMethod(models.TextChoices):
         STAFF = "staff", _("工作人员签到")
+        CARD = "card", _("会员卡扫码")
+        # Kept for registrations checked in before the card: a code shared by the whole event.
         CODE = "code", _("签到码")
 
     activity = models.ForeignKey(
@@ -246,36 +247,6 @@ class Registration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.activity_id}/{self.member_id} ({self.state})"
-
-
-class ActivityCheckinCode(models.Model):
-    """A short code shown at the event; members enter it to check themselves in."""
-
-    activity = models.ForeignKey(
-        "community.ActivityPage", verbose_name=_("活动"), on_delete=models.CASCADE,
-        related_name="checkin_codes",
-    )  # fmt: skip
-    code = models.CharField(_("签到码"), max_length=12)
-    valid_from = models.DateTimeField(_("生效时间"))
-    valid_until = models.DateTimeField(_("失效时间"))
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("创建人"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="+",
-    )  # fmt: skip
-    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
-
-    class Meta:
-        verbose_name = _("签到码")
-        verbose_name_plural = _("签到码")
-        constraints = [
-            models.UniqueConstraint(fields=["activity", "code"], name="checkin_code_unique"),
-            models.CheckConstraint(
-                condition=Q(valid_until__gte=F("valid_from")), name="checkin_code_window"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.activity_id}#{self.pk}"
 
 
 class ItemViewCount(models.Model):

@@ -8,10 +8,12 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self) -> None:
         from loyalty import caching, privacy
+        from loyalty import card as membership_card
         from members import hooks
 
         caching.connect()
         privacy.register()
+        membership_card.register()
         hooks.on_profile_completed("loyalty", _award_profile_completed)
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 from core.ratelimit import client_ip, rate_limited
+from members import card as membership_card
 from members import selectors, services
 from members.adapters import SESSION_AFTER_LOGIN, SESSION_WEIBO_LOGIN
 from members.forms import ProfileForm
@@ -206,6 +209,49 @@ def me(request: HttpRequest) -> HttpResponse:
             "latest_export": privacy_selectors.latest_data_export(member),
         },
     )
+
+
+@never_cache
+@login_required
+def card(request: HttpRequest) -> HttpResponse:
+    """The membership card: tier colour, number, what other apps add (points, today's
+    activities) and, when a section asks for it, the rotating check-in QR code. Never stored
+    by any cache (``never_cache``: private, no-store): it carries a live code."""
+    member = _member(request)
+    if member is None or member.state != Member.State.MEMBER:
+        return redirect("members:welcome")
+    now = timezone.now()
+    sections = membership_card.card_sections(member, now=now)
+    code = None
+    if any(section.needs_code for section in sections):
+        code = membership_card.card_code_for(member, now=now)
+    colour = membership_card.safe_colour(member.tier.badge_colour if member.tier else None)
+    return render(
+        request,
+        "members/card.html",
+        {
+            "member": member,
+            "card_colour": colour,
+            "card_foreground": membership_card.readable_foreground(colour),
+            "sections": sections,
+            "code": code,
+            "qr": membership_card.qr_svg(code.text) if code else "",
+        },
+    )
+
+
+@never_cache
+@login_required
+def card_code(request: HttpRequest) -> HttpResponse:
+    """The card's current check-in code as JSON, fetched by the open card every 30 seconds."""
+    member = _member(request)
+    if member is None or member.state != Member.State.MEMBER:
+        return JsonResponse({"error": "not_a_member"}, status=403)
+    code = membership_card.card_code_for(member, now=timezone.now())
+    return JsonResponse(
+        {"code": code.text, "svg": membership_card.qr_svg(code.text),
+         "expires_in": code.expires_in, "step_seconds": membership_card.STEP_SECONDS}
+    )  # fmt: skip
 
 
 @login_required

@@ -7,8 +7,6 @@ shown in these pages (only counts); the claim CSV carries them for reconciliatio
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -32,12 +30,10 @@ MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 PERM_VIEW_CLAIMS = "community.view_offerclaim"
 PERM_ADD_CODES = "community.add_offercode"
 PERM_VIEW_REGISTRATIONS = "community.view_registration"
-PERM_CHECKIN = "community.change_registration"
-PERM_ROTATE_CODE = "community.add_activitycheckincode"
-OVERVIEW_PERMS = (PERM_VIEW_CLAIMS, PERM_ADD_CODES, PERM_VIEW_REGISTRATIONS, PERM_CHECKIN,
-                  PERM_ROTATE_CODE)  # fmt: skip
+PERM_CHECKIN = "community.change_registration"  # also the card scanner's (checkin_views)
+OVERVIEW_PERMS = (PERM_VIEW_CLAIMS, PERM_ADD_CODES, PERM_VIEW_REGISTRATIONS, PERM_CHECKIN)
 OFFER_PERMS = (PERM_VIEW_CLAIMS, PERM_ADD_CODES)
-ACTIVITY_PERMS = (PERM_VIEW_REGISTRATIONS, PERM_CHECKIN, PERM_ROTATE_CODE)
+ACTIVITY_PERMS = (PERM_VIEW_REGISTRATIONS, PERM_CHECKIN)
 
 
 class CodeUploadForm(forms.Form):
@@ -65,12 +61,6 @@ class CodeUploadForm(forms.Form):
         if not data["parsed"]:
             raise forms.ValidationError(_("请填写或上传至少一个券码。"))
         return data
-
-
-class RotateCodeForm(forms.Form):
-    hours = forms.IntegerField(
-        label=gettext_lazy("有效时长（小时）"), min_value=1, max_value=72, initial=4
-    )
 
 
 def _page(request: HttpRequest, queryset):
@@ -166,9 +156,6 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "views": selectors.views_by_tier([activity.pk]).get(activity.pk, []),
         "can_view": can_view,
         "can_checkin": request.user.has_perm(PERM_CHECKIN),
-        "can_rotate": request.user.has_perm(PERM_ROTATE_CODE),
-        "checkin_code": selectors.current_checkin_code(activity),
-        "rotate_form": RotateCodeForm(),
         "page": _page(request, selectors.activity_registrations(activity)) if can_view else None,
     }
     return render(request, "community/participation/admin/activity_detail.html", context)
@@ -192,22 +179,6 @@ def registration_checkin(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.info(request, _("%(name)s 之前已经签到过了。") % {"name": name})
     return redirect("participation_admin:activity", pk=registration.activity_id)
-
-
-@permission_required(PERM_ROTATE_CODE)
-@require_POST
-def checkin_code_rotate(request: HttpRequest, pk: int) -> HttpResponse:
-    activity = get_object_or_404(ActivityPage, pk=pk)
-    form = RotateCodeForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("有效时长须为 1 到 72 小时。"))
-        return redirect("participation_admin:activity", pk=activity.pk)
-    services.checkin_code_rotate(
-        activity=activity, actor=request.user, ip=client_ip(request),
-        valid_for=timedelta(hours=form.cleaned_data["hours"]),
-    )  # fmt: skip
-    messages.success(request, _("已生成新的签到码，之前的签到码已失效。"))
-    return redirect("participation_admin:activity", pk=activity.pk)
 
 
 @permission_required(PERM_VIEW_REGISTRATIONS)

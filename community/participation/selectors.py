@@ -8,7 +8,7 @@ the number of rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Case, Count, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
@@ -18,7 +18,6 @@ from django.utils.translation import gettext_lazy
 
 from community import gate
 from community.models import (
-    ActivityCheckinCode,
     ActivityPage,
     ActivitySeats,
     ItemViewCount,
@@ -179,11 +178,9 @@ def activity_panel(
     if panel.registration is not None:
         panel.position = waitlist_position(panel.registration)
         panel.can_cancel = can_cancel(panel.registration, activity, now)
-        panel.can_checkin = (
-            panel.registration.state == Registration.State.REGISTERED
-            and ActivityCheckinCode.objects.filter(
-                activity=activity, valid_from__lte=now, valid_until__gt=now
-            ).exists()
+        # Check-in is at the door, by the membership card's QR code: point the member to it.
+        panel.can_checkin = panel.registration.state == Registration.State.REGISTERED and (
+            activity_is_today(activity, now)
         )
     elif panel.window == "upcoming":
         panel.reason = _("报名尚未开始。")
@@ -359,12 +356,54 @@ def activity_registrations(activity: ActivityPage):
     )  # fmt: skip
 
 
-def current_checkin_code(activity: ActivityPage) -> ActivityCheckinCode | None:
-    now = timezone.now()
-    return (
-        ActivityCheckinCode.objects.filter(
-            activity=activity, valid_from__lte=now, valid_until__gt=now
+# --- check-in by membership card ---------------------------------------------------------------
+
+
+def _today(now: datetime) -> tuple[datetime, datetime]:
+    """The local day around ``now``, as aware datetimes."""
+    start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, start + timedelta(days=1)
+
+
+def _today_q(now: datetime, prefix: str = "") -> Q:
+    """Activities to check in to today: starting today (local time), or running now."""
+    start, end = _today(now)
+    return Q(**{f"{prefix}starts_at__gte": start, f"{prefix}starts_at__lt": end}) | Q(
+        **{f"{prefix}starts_at__lte": now, f"{prefix}ends_at__gte": now}
+    )
+
+
+def activity_is_today(activity: ActivityPage, now: datetime) -> bool:
+    starts, ends = activity.starts_at, activity.ends_at
+    if starts is None:
+        return False
+    start, end = _today(now)
+    return start <= starts < end or (starts <= now and ends is not None and now <= ends)
+
+
+def member_checkins_today(member: Member, now: datetime) -> list[Registration]:
+    """The member's seats at activities of today (checked in or not), soonest first; one query."""
+    return list(
+        Registration.objects.filter(
+            _today_q(now, "activity__"), member=member, activity__live=True,
+            state__in=[Registration.State.REGISTERED, Registration.State.ATTENDED],
         )
-        .order_by("-created_at", "-id")
-        .first()
+        .select_related("activity")
+        .order_by("activity__starts_at", "id")
+    )  # fmt: skip
+
+
+def checkin_activities(now: datetime):
+    """Activities staff may scan cards for now: today's and those running, with counts."""
+
+    def count(state: str) -> Count:
+        return Count("registrations", filter=Q(registrations__state=state))
+
+    return (
+        ActivityPage.objects.filter(_today_q(now))
+        .annotate(
+            registered_count=count(Registration.State.REGISTERED),
+            attended_count=count(Registration.State.ATTENDED),
+        )
+        .order_by("starts_at", "pk")
     )

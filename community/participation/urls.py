@@ -2,16 +2,16 @@
 
 from django.urls import path
 
-from community.participation import views
+from community.participation import checkin_views, views
 
 urlpatterns = [
     path("community/offers/<int:pk>/claim/", views.offer_claim, name="offer_claim"),
     path("community/activities/<int:pk>/register/", views.activity_register,
          name="activity_register"),
-    path("community/activities/<int:pk>/checkin/", views.activity_checkin,
-         name="activity_checkin"),
     path("community/registrations/<int:pk>/cancel/", views.registration_cancel,
          name="registration_cancel"),
     path("community/my/offers/", views.my_offers, name="my_offers"),
     path("community/my/activities/", views.my_activities, name="my_activities"),
+    path("community/checkin/", checkin_views.checkin_home, name="checkin_home"),
+    path("community/checkin/<int:pk>/", checkin_views.checkin_scanner, name="checkin_scanner"),
 ]  # fmt: skip

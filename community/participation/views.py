@@ -19,11 +19,10 @@ from community import gate
 from community.models import ActivityPage, OfferPage, Registration
 from community.participation import selectors, services
 from core.errors import DomainError
-from core.ratelimit import client_ip, rate_limited
+from core.ratelimit import rate_limited
 from members.selectors import ViewerStatus, viewer_for_request
 
 ACTIONS_PER_MINUTE = 20
-CHECKIN_TRIES_PER_10_MINUTES = 10
 
 
 def _visible_item(request: HttpRequest, model, pk: int):
@@ -109,25 +108,6 @@ def registration_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         if activity is not None:
             return _back(request, activity, "registration")
     return redirect("community:my_activities")
-
-
-@login_required
-@require_POST
-def activity_checkin(request: HttpRequest, pk: int) -> HttpResponse:
-    activity, viewer = _visible_item(request, ActivityPage, pk)
-    member = _member_or_message(request, viewer)
-    if member is None or _too_many(request, "checkin", member, CHECKIN_TRIES_PER_10_MINUTES, 600):
-        return _back(request, activity, "registration")
-    try:
-        _registration, first = services.activity_checkin_with_code(
-            activity=activity, member=member, code=request.POST.get("code", ""),
-            ip=client_ip(request),
-        )  # fmt: skip
-    except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("签到成功，欢迎参加！") if first else _("您已经签到过了。"))
-    return _back(request, activity, "registration")
 
 
 def _member_page(request: HttpRequest, template: str, build) -> HttpResponse:

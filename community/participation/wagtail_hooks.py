@@ -25,7 +25,6 @@ admin_urlpatterns = [
     path("offers/<int:pk>/codes/", views.offer_codes_upload, name="offer_codes"),
     path("offers/<int:pk>/claims.csv", views.offer_claims_export, name="offer_claims_csv"),
     path("activities/<int:pk>/", views.activity_detail, name="activity"),
-    path("activities/<int:pk>/checkin-code/", views.checkin_code_rotate, name="checkin_code"),
     path("activities/<int:pk>/registrations.csv", views.registrations_export,
          name="registrations_csv"),
     path("registrations/<int:pk>/checkin/", views.registration_checkin, name="checkin"),

@@ -139,7 +139,6 @@ def club(db, landing_site) -> Club:
     earn(member, 500, now, key=f"fuzz:{uuid.uuid4().hex}")
     staff = StaffFactory()
     participation.activity_register(activity=activity, member=other)
-    participation.checkin_code_rotate(activity=activity, actor=staff, valid_for=timedelta(hours=2))
     comment = Comment.objects.create(
         page_id=post.pk, member=other, body="原评论", state="published"
     )

@@ -99,7 +99,7 @@ def browser(asgi_server):
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-def _launch(sync_playwright, server: str):
+def _launch(sync_playwright, server: str, extra_args: tuple[str, ...] = ()):
     site_host = urlsplit(SITE).hostname
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
@@ -108,7 +108,8 @@ def _launch(sync_playwright, server: str):
             args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync",
-                  f"--host-resolver-rules=MAP {site_host} {urlsplit(server).netloc}"],
+                  f"--host-resolver-rules=MAP {site_host} {urlsplit(server).netloc}",
+                  *extra_args],
         )  # fmt: skip
         yield chromium
         chromium.close()

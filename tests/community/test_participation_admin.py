@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -13,7 +12,6 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from community.models import (
-    ActivityCheckinCode,
     ItemViewCount,
     OfferCode,
     OfferInventory,
@@ -89,14 +87,13 @@ def test_every_screen_answers_403_without_permission(client, items):
     gets = [ADMIN, f"{ADMIN}offers/{offer.pk}/", f"{ADMIN}offers/{offer.pk}/claims.csv",
             f"{ADMIN}activities/{activity.pk}/",
             f"{ADMIN}activities/{activity.pk}/registrations.csv"]  # fmt: skip
-    posts = [f"{ADMIN}offers/{offer.pk}/codes/", f"{ADMIN}activities/{activity.pk}/checkin-code/",
+    posts = [f"{ADMIN}offers/{offer.pk}/codes/",
              f"{ADMIN}registrations/{registration.pk}/checkin/"]  # fmt: skip
     for url in gets:
         assert client.get(url).status_code == 403, url
     for url in posts:
         assert client.post(url, {"codes": "X", "hours": 2}).status_code == 403, url
     assert OfferCode.objects.filter(offer=offer).count() == 3
-    assert not ActivityCheckinCode.objects.exists()
     assert Registration.objects.get(pk=registration.pk).state == "registered"
 
 
@@ -269,21 +266,11 @@ def test_staff_cannot_check_in_a_waitlisted_member(client, staff, items, tiers):
     assert Registration.objects.get(pk=waiting.pk).state == "waitlisted"
 
 
-def test_rotating_the_check_in_code(client, staff, items):
+def test_activity_screen_leads_to_the_card_scanner(client, staff, items):
     _offer, activity = items
-    url = f"{ADMIN}activities/{activity.pk}/checkin-code/"
-    html_of(client.post(url, {"hours": 3}, follow=True))
-    first = ActivityCheckinCode.objects.get()
-    assert first.valid_until - first.valid_from == timedelta(hours=3)
-    detail = html_of(client.post(url, {"hours": 2}, follow=True))
-    second = ActivityCheckinCode.objects.latest("id")
-    assert second.code in detail
-    first.refresh_from_db()
-    assert first.valid_until <= timezone.now()
-    assert AuditEntry.objects.filter(action="activity.checkin_code_rotated").count() == 2
-    response = client.post(url, {"hours": 500}, follow=True)
-    assert "有效时长须为 1 到 72 小时" in html_of(response)
-    assert ActivityCheckinCode.objects.count() == 2
+    detail = html_of(client.get(f"{ADMIN}activities/{activity.pk}/"))
+    assert f"/community/checkin/{activity.pk}/" in detail
+    assert "生成签到码" not in detail  # no event-wide code any more
 
 
 def test_one_community_section_in_the_menu(client, staff, items):

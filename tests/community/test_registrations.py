@@ -1,4 +1,4 @@
-"""Registering for activities: seats, the waiting list, cancellation and check-in."""
+"""Registering for activities: seats, the waiting list and cancellation."""
 
 from __future__ import annotations
 
@@ -14,13 +14,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from community import demo
-from community.models import ActivityCheckinCode, ActivityPage, ActivitySeats, Registration
+from community.models import ActivityPage, ActivitySeats, Registration
 from community.participation import selectors, services
 from core.events import user_group
-from core.models import AuditEntry
 from members.models import Member
 from tests.community.test_claims import publish_item, race
-from tests.factories import MemberFactory, StaffFactory, standard_tiers
+from tests.factories import MemberFactory, standard_tiers
 
 pytestmark = pytest.mark.django_db
 
@@ -270,109 +269,7 @@ def test_members_cannot_cancel_each_others_registrations(client, tiers, gold):
     assert Registration.objects.get(pk=registration.pk).state == States.REGISTERED
 
 
-# --- check-in -----------------------------------------------------------------------------------
-
-
-def rotate(activity, hours: int = 4) -> ActivityCheckinCode:
-    return services.checkin_code_rotate(
-        activity=activity, actor=StaffFactory(), valid_for=timedelta(hours=hours)
-    )
-
-
-def test_check_in_with_the_code_shown_at_the_event(
-    client, tiers, gold, django_capture_on_commit_callbacks
-):
-    activity = make_activity(tiers["gold"])
-    register(activity, gold)
-    code = rotate(activity)
-    client.force_login(gold.user)
-    assert "现场签到码" in client.get(activity.url).content.decode()
-
-    def check_in():
-        with django_capture_on_commit_callbacks(execute=True):
-            url = f"/community/activities/{activity.pk}/checkin/"
-            return client.post(url, {"code": f" {code.code} "}, follow=True)
-
-    response, events = published_to(gold, check_in)
-    assert "签到成功" in response.content.decode()
-    registration = Registration.objects.get(member=gold)
-    assert registration.state == States.ATTENDED and registration.checkin_method == "code"
-    # Attending earns the loyalty rule's points, and the member is told.
-    assert [(event["kind"], event["title"]) for event in events] == [
-        ("points_awarded", "获得 50 积分")
-    ]
-    assert AuditEntry.objects.filter(action="activity.attended",
-                                     target_id=str(registration.pk)).count() == 1  # fmt: skip
-
-
-def test_attendance_is_recorded_once(tiers, gold, django_capture_on_commit_callbacks):
-    activity = make_activity(tiers["gold"])
-    registration = register(activity, gold)
-    code = rotate(activity)
-    staff = StaffFactory()
-
-    def check_in(method):
-        with django_capture_on_commit_callbacks(execute=True):
-            if method == "code":
-                return services.activity_checkin_with_code(
-                    activity=activity, member=gold, code=code.code
-                )[1]
-            return services.registration_checkin(
-                registration=registration, method="staff", actor=staff
-            )[1]
-
-    first, events = published_to(gold, lambda: check_in("code"))
-    assert first and [event["kind"] for event in events] == ["points_awarded"]
-    attended_at = Registration.objects.get(pk=registration.pk).attended_at
-    for method in ("code", "staff"):
-        again, events = published_to(gold, lambda method=method: check_in(method), wait=0.5)
-        assert not again and events == []
-    from loyalty.models import PointsAccount
-
-    assert PointsAccount.objects.get(member=gold).balance == 50  # awarded once
-    assert Registration.objects.get(pk=registration.pk).attended_at == attended_at
-    assert AuditEntry.objects.filter(action="activity.attended").count() == 1
-    with pytest.raises(services.NotCancellable):
-        services.registration_cancel(registration=registration, member=gold)
-
-
-def test_wrong_and_expired_codes_are_refused(client, tiers, gold):
-    activity = make_activity(tiers["gold"])
-    register(activity, gold)
-    old = rotate(activity)
-    new = rotate(activity)  # rotating ends the old code at once
-    wrong = str((int(new.code) + 1) % 10**6).zfill(6)
-    for refused in ["", wrong, old.code]:
-        with pytest.raises(services.CheckinCodeInvalid):
-            services.activity_checkin_with_code(activity=activity, member=gold, code=refused)
-    ActivityCheckinCode.objects.filter(pk=new.pk).update(
-        valid_from=timezone.now() - timedelta(hours=5), valid_until=timezone.now()
-    )
-    client.force_login(gold.user)
-    body = client.post(f"/community/activities/{activity.pk}/checkin/", {"code": new.code},
-                       follow=True)  # fmt: skip
-    assert "签到码错误或已过期" in body.content.decode()
-    assert Registration.objects.get(member=gold).state == States.REGISTERED
-
-
-def test_a_code_from_another_activity_is_refused(tiers, gold):
-    activity = make_activity(tiers["gold"])
-    register(activity, gold)
-    other = rotate(make_activity(tiers["gold"]))
-    with pytest.raises(services.CheckinCodeInvalid):
-        services.activity_checkin_with_code(activity=activity, member=gold, code=other.code)
-
-
-def test_waitlisted_or_unregistered_members_cannot_check_in(tiers, gold):
-    activity = make_activity(tiers["gold"], capacity=0)
-    register(activity, gold)
-    code = rotate(activity)
-    with pytest.raises(services.NotRegistered):
-        services.activity_checkin_with_code(activity=activity, member=gold, code=code.code)
-    stranger = MemberFactory(tier=tiers["gold"])
-    with pytest.raises(services.NotRegistered):
-        services.activity_checkin_with_code(activity=activity, member=stranger, code=code.code)
-    assert Registration.objects.get(member=gold).state == States.WAITLISTED
+# --- check-in: by membership card, tests/community/test_card_checkin.py ---------------------------
 
 
 # --- the database holds the invariants ----------------------------------------------------------
@@ -398,18 +295,6 @@ def test_attended_and_cancelled_states_carry_their_time(tiers, gold):
         Registration.objects.create(activity=activity, member=gold, state=States.ATTENDED)
     with pytest.raises(IntegrityError), transaction.atomic():
         Registration.objects.create(activity=activity, member=gold, state=States.CANCELLED)
-
-
-def test_check_in_codes_are_unique_per_activity_and_have_a_window(tiers):
-    activity = make_activity(tiers["gold"])
-    code = rotate(activity)
-    now = timezone.now()
-    with pytest.raises(IntegrityError), transaction.atomic():
-        ActivityCheckinCode.objects.create(activity=activity, code=code.code, valid_from=now,
-                                           valid_until=now + timedelta(hours=1))  # fmt: skip
-    with pytest.raises(IntegrityError), transaction.atomic():
-        ActivityCheckinCode.objects.create(activity=activity, code="X1", valid_from=now,
-                                           valid_until=now - timedelta(hours=1))  # fmt: skip
 
 
 def test_my_activities_query_count_does_not_grow(client, tiers, gold):

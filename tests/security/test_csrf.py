@@ -31,7 +31,7 @@ CSRF_EXEMPT_ALLOWED: dict[str, str] = {}
 # Endpoints the walk must find; proves the walk itself still reaches into every area.
 MUST_BE_WALKED = {
     "loyalty:redeem", "loyalty:checkin", "community:offer_claim", "community:activity_register",
-    "community:activity_checkin", "community:interaction:comment_create",
+    "community:checkin_scanner", "community:interaction:comment_create",
     "community:interaction:comment_edit", "community:interaction:comment_report",
     "members:join_apply", "members:leave", "notifications:preferences", "set_language",
     "account_login", "account_logout", "weibo_login", "members_admin:member_suspend",

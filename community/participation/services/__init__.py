@@ -9,21 +9,21 @@ Real-time events go out after commit (``publish_on_commit``).
 """
 
 from community.participation.services.activities import (
-    activity_checkin_with_code,
     activity_register,
     activity_seats_sync,
     attendance_recorded,
     cancellation_deadline,
-    checkin_code_rotate,
     registration_cancel,
     registration_checkin,
     registration_closes,
 )
+from community.participation.services.checkin import CardCheckin, activity_checkin_by_card
 from community.participation.services.errors import (
     AccountStateNotAllowed,
     AlreadyRegistered,
     CancellationClosed,
-    CheckinCodeInvalid,
+    CardHolderNotAdmitted,
+    CardHolderNotRegistered,
     ClaimLimitReached,
     IdempotencyConflict,
     InvalidCodes,
@@ -51,13 +51,14 @@ from community.participation.services.offers import (
 from core.errors import PermissionDenied
 
 __all__ = [
-    "AccountStateNotAllowed", "AlreadyRegistered", "CancellationClosed", "CheckinCodeInvalid",
+    "AccountStateNotAllowed", "AlreadyRegistered", "CancellationClosed", "CardCheckin",
+    "CardHolderNotAdmitted", "CardHolderNotRegistered",
     "ClaimLimitReached", "CodeUpload", "IdempotencyConflict", "InvalidCodes", "NotCancellable",
     "NotRegistered", "OfferNotReady", "OutsideClaimWindow", "OutsideRegistrationWindow",
     "PermissionDenied", "SoldOut", "TierTooLow",
-    "activity_checkin_with_code", "activity_register", "activity_seats_sync",
+    "activity_checkin_by_card", "activity_register", "activity_seats_sync",
     "item_view_count", "item_views_flush",
-    "attendance_recorded", "cancellation_deadline", "checkin_code_rotate", "item_view_record",
+    "attendance_recorded", "cancellation_deadline", "item_view_record",
     "offer_claim", "offer_codes_add", "offer_inventory_sync", "parse_codes",
     "registration_cancel", "registration_checkin", "registration_closes", "viewer_tier_code",
 ]  # fmt: skip

@@ -7,8 +7,7 @@ registered and attended members, and registration ids are drawn in queue order.
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import F
@@ -16,13 +15,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from community import gate
-from community.models import ActivityCheckinCode, ActivityPage, ActivitySeats, Registration
+from community.models import ActivityPage, ActivitySeats, Registration
 from community.participation.services.access import in_window, lock_member, require_full_access
 from community.participation.services.errors import (
-    AccountStateNotAllowed,
     AlreadyRegistered,
     CancellationClosed,
-    CheckinCodeInvalid,
     NotCancellable,
     NotRegistered,
     OutsideRegistrationWindow,
@@ -36,9 +33,6 @@ from core.notifications import notify, notify_staff
 from loyalty.services import points_account_lock
 from members.models import Member
 from members.selectors import ViewerStatus
-
-CHECKIN_CODE_ALPHABET = "0123456789"
-CHECKIN_CODE_LENGTH = 6
 
 
 def _promote_waitlisted(seats: ActivitySeats, activity: ActivityPage, now: datetime) -> int:
@@ -211,63 +205,9 @@ def registration_checkin(
                                          "checked_in_by"])  # fmt: skip
         audit_record(
             action="activity.attended", actor=actor, target=registration, ip=ip,
-            rule="" if getattr(actor, "pk", None) else "checkin_code",
             before={"state": Registration.State.REGISTERED},
             after={"state": Registration.State.ATTENDED, "method": method,
                    "member": registration.member_id, "activity": registration.activity_id},
         )  # fmt: skip
         attendance_recorded(registration)
     return registration, True
-
-
-def activity_checkin_with_code(
-    *, activity: ActivityPage, member: Member, code: str, ip: str | None = None
-) -> tuple[Registration, bool]:
-    """A member checks in by entering the code shown at the event."""
-    now = timezone.now()
-    if member.state != Member.State.MEMBER:
-        raise AccountStateNotAllowed
-    entered = "".join((code or "").split()).upper()
-    valid = ActivityCheckinCode.objects.filter(
-        activity=activity, code=entered, valid_from__lte=now, valid_until__gt=now
-    ).exists()
-    if not entered or not valid:
-        raise CheckinCodeInvalid
-    registration = (
-        Registration.objects.filter(activity=activity, member=member)
-        .exclude(state=Registration.State.CANCELLED)
-        .first()
-    )
-    if registration is None:
-        raise NotRegistered
-    return registration_checkin(
-        registration=registration, method=Registration.CheckinMethod.CODE, ip=ip
-    )
-
-
-def checkin_code_rotate(
-    *, activity: ActivityPage, actor, valid_for: timedelta, ip: str | None = None
-) -> ActivityCheckinCode:
-    """Issue a new check-in code and end every earlier one now."""
-    now = timezone.now()
-    with transaction.atomic():
-        ActivityCheckinCode.objects.filter(activity=activity, valid_until__gt=now).update(
-            valid_until=now
-        )
-        used = set(
-            ActivityCheckinCode.objects.filter(activity=activity).values_list("code", flat=True)
-        )
-        code = ""
-        while not code or code in used:
-            code = "".join(
-                secrets.choice(CHECKIN_CODE_ALPHABET) for _i in range(CHECKIN_CODE_LENGTH)
-            )
-        checkin_code = ActivityCheckinCode.objects.create(
-            activity=activity, code=code, valid_from=now, valid_until=now + valid_for,
-            created_by=actor, created_at=now,
-        )  # fmt: skip
-        audit_record(
-            action="activity.checkin_code_rotated", actor=actor, target=activity, ip=ip,
-            after={"valid_until": checkin_code.valid_until.isoformat()},
-        )  # fmt: skip
-    return checkin_code

@@ -73,6 +73,11 @@ class NotRegistered(DomainError):
     default_message = _("您没有有效的报名，无法签到。")
 
 
-class CheckinCodeInvalid(DomainError):
-    code = "checkin_code_invalid"
-    default_message = _("签到码错误或已过期。")
+class CardHolderNotRegistered(DomainError):
+    code = "card_holder_not_registered"
+    default_message = _("该会员没有这个活动的有效报名（未报名、候补中或已取消），不能签到。")
+
+
+class CardHolderNotAdmitted(DomainError):
+    code = "card_holder_not_admitted"
+    default_message = _("该会员的账户状态不允许签到（非正式会员、已暂停或已退出）。")
