@@ -188,3 +188,16 @@ class CustomerImportForm(forms.Form):
         if upload.size == 0:
             raise forms.ValidationError(_("文件是空的。"))
         return upload
+
+
+class BirthdayCorrectForm(forms.Form):
+    """Staff set or correct a member's birthday (members set it once themselves)."""
+
+    month = forms.TypedChoiceField(
+        label=_("生日（月）"), coerce=int, choices=[(m, m) for m in range(1, 13)]
+    )
+    day = forms.TypedChoiceField(
+        label=_("生日（日）"), coerce=int, choices=[(d, d) for d in range(1, 32)]
+    )
+    year = forms.IntegerField(label=_("出生年份（可不填）"), required=False, min_value=1900)
+    reason = forms.CharField(label=_("原因（必填）"), max_length=200)

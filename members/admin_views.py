@@ -29,6 +29,7 @@ from loyalty.admin_views import adjust_from_form
 from loyalty.forms import AdjustForm, new_request_key
 from members import segments, selectors, services
 from members.admin_forms import (
+    BirthdayCorrectForm,
     CustomerImportForm,
     InvitationBatchForm,
     MemberFilterForm,
@@ -238,6 +239,14 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "suspend_form": ReasonForm(prefix="suspend"),
         "reinstate_form": ReasonForm(prefix="reinstate"),
         "tier_form": TierSetForm(initial={"tier": member.tier_id}),
+        "birthday_form": BirthdayCorrectForm(
+            prefix="birthday",
+            initial={
+                "month": member.birthday_month,
+                "day": member.birthday_day,
+                "year": member.birthday_year,
+            },
+        ),
         "adjust_form": AdjustForm(initial={"idempotency_key": new_request_key()}),
     }
     return render(request, "members/admin/member_detail.html", context)
@@ -283,6 +292,31 @@ def _form_errors(request: HttpRequest, form) -> None:
     for name, errors in form.errors.items():
         label = form.fields[name].label if name in form.fields else ""
         messages.error(request, f"{label}：{errors[0]}" if label else errors[0])
+
+
+@permission_required(PERM_CHANGE_MEMBER)
+@require_POST
+def member_birthday_correct(request: HttpRequest, pk: int) -> HttpResponse:
+    """Set or correct the member's birthday (audited, with a reason)."""
+    member = get_object_or_404(Member, pk=pk)
+    form = BirthdayCorrectForm(request.POST, prefix="birthday")
+    if not form.is_valid():
+        _form_errors(request, form)
+    else:
+        data = form.cleaned_data
+        try:
+            services.member_birthday_correct(
+                member=member,
+                birthday=services.Birthday(data["month"], data["day"], data.get("year")),
+                actor=request.user,
+                reason=data["reason"],
+                ip=client_ip(request),
+            )
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("生日已更正。"))
+    return redirect("members_admin:member_detail", pk=member.pk)
 
 
 @permission_required(PERM_SET_TIER)

@@ -34,6 +34,7 @@ from core.events import close_sockets_on_commit, publish_on_commit, user_group
 from core.locking import Lock, lock_one, lock_rows
 from core.models import Notification
 from core.notifications import notify, notify_staff, written_for
+from members import hooks, selectors
 from members.models import (
     AdmissionDecision,
     AdmissionSettings,
@@ -788,14 +789,12 @@ def member_profile_update(
 
     The birthday is set once by the member (loyalty programmes pay a birthday reward, and a
     birthday that can be moved is a reward that can be collected again); a correction is a
-    staff matter. Giving the same birthday again is not a change. The change is audited as the
-    member's own (``member.profile_changed``, the values pseudonymised as personal data). When
-    the profile becomes complete (``selectors.PROFILE_FIELDS``) ``profile_completed_at`` is
-    stamped, once and for good, and the registered listeners (loyalty's "完善资料" reward) are
-    called after commit.
+    staff matter (``member_birthday_correct``). Giving the same birthday again is not a change.
+    The change is audited as the member's own (``member.profile_changed``, the values
+    pseudonymised as personal data). When the profile becomes complete
+    (``selectors.PROFILE_FIELDS``) ``profile_completed_at`` is stamped, once and for good, and
+    the registered listeners (loyalty's "完善资料" reward) are called after commit.
     """
-    from members import hooks, selectors
-
     now = now or timezone.now()
     display_name = (display_name or "").strip()
     if not display_name:
@@ -803,13 +802,7 @@ def member_profile_update(
     if len(display_name) > 100:
         raise DomainError(_("昵称不能超过 100 个字。"))
     if birthday is not None:
-        if not selectors.birthday_valid(birthday.month, birthday.day, birthday.year):
-            raise DomainError(_("这个日期不存在，请检查月份和日期。"))
-        if birthday.year is not None and not (
-            1900 <= birthday.year and selectors.birthday_on(
-                birthday.month, birthday.day, birthday.year) <= timezone.localdate(now)
-        ):  # fmt: skip
-            raise DomainError(_("出生年份不正确。"))
+        _validate_birthday(birthday, now=now)
     with transaction.atomic():
         member = _lock_member(member.pk)
         if member.state != Member.State.MEMBER:
@@ -831,11 +824,7 @@ def member_profile_update(
             fields += ["birthday_month", "birthday_day", "birthday_year", "birthday_set_at"]
         if not fields:
             return member
-        completed = member.profile_completed_at is None and not selectors.profile_missing(member)
-        if completed:
-            member.profile_completed_at = now
-            fields.append("profile_completed_at")
-            after["profile_completed"] = True
+        completed = _stamp_if_complete(member, now=now, fields=fields, after=after)
         member.save(update_fields=fields)
         audit_record(
             action="member.profile_changed",
@@ -846,10 +835,82 @@ def member_profile_update(
             rule="member_request",
         )
         if completed:
-            member_id = member.pk
-            transaction.on_commit(
-                lambda: [listener(member_id) for listener in hooks.profile_completed_listeners()]
-            )
+            _profile_completed_on_commit(member.pk)
+    return member
+
+
+def _validate_birthday(birthday: Birthday, *, now: datetime) -> None:
+    if not selectors.birthday_valid(birthday.month, birthday.day, birthday.year):
+        raise DomainError(_("这个日期不存在，请检查月份和日期。"))
+    if birthday.year is not None and not (
+        1900 <= birthday.year
+        and selectors.birthday_on(birthday.month, birthday.day, birthday.year)
+        <= timezone.localdate(now)
+    ):
+        raise DomainError(_("出生年份不正确。"))
+
+
+def _stamp_if_complete(member: Member, *, now: datetime, fields: list[str], after: dict) -> bool:
+    """Stamp ``profile_completed_at`` the first time every profile field is filled."""
+    if member.profile_completed_at is not None or selectors.profile_missing(member):
+        return False
+    member.profile_completed_at = now
+    fields.append("profile_completed_at")
+    after["profile_completed"] = True
+    return True
+
+
+def _profile_completed_on_commit(member_id: int) -> None:
+    transaction.on_commit(
+        lambda: [listener(member_id) for listener in hooks.profile_completed_listeners()]
+    )
+
+
+def member_birthday_correct(
+    *,
+    member: Member,
+    birthday: Birthday,
+    actor,
+    reason: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> Member:
+    """Staff set or correct a member's birthday (members set it once themselves).
+
+    Audited with the reason, old and new values pseudonymised. ``birthday_set_at`` becomes now:
+    a birthday corrected to today or to a day already past counts from next year, so a
+    correction cannot be used to be paid at once; a year already paid is never paid twice (the
+    award's key is the member and the year).
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_("请填写更正原因。"))
+    _validate_birthday(birthday, now=now)
+    with transaction.atomic():
+        member = _lock_member(member.pk)
+        if member.state != Member.State.MEMBER:
+            raise DomainError(_("只能更正正式会员的生日。"))
+        stored = _stored_birthday(member)
+        if stored == birthday:
+            return member
+        member.birthday_month, member.birthday_day = birthday.month, birthday.day
+        member.birthday_year, member.birthday_set_at = birthday.year, now
+        fields = ["birthday_month", "birthday_day", "birthday_year", "birthday_set_at"]
+        after: dict[str, Any] = {"birthday": birthday.describe()}
+        completed = _stamp_if_complete(member, now=now, fields=fields, after=after)
+        member.save(update_fields=fields)
+        audit_record(
+            action="member.birthday_corrected",
+            actor=actor,
+            target=member,
+            before={"birthday": stored.describe() if stored else None},
+            after=after,
+            reason=reason,
+            ip=ip,
+        )
+        if completed:
+            _profile_completed_on_commit(member.pk)
     return member
 
 

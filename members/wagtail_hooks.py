@@ -22,6 +22,7 @@ admin_urlpatterns = [
     path("<int:pk>/suspend/", views.member_suspend, name="member_suspend"),
     path("<int:pk>/reinstate/", views.member_reinstate, name="member_reinstate"),
     path("<int:pk>/tier/", views.member_set_tier, name="member_set_tier"),
+    path("<int:pk>/birthday/", views.member_birthday_correct, name="member_birthday"),
     path("<int:pk>/points/", views.member_adjust_points, name="member_adjust_points"),
     path("applications/", views.application_queue, name="applications"),
     path("applications/<int:pk>/decide/", views.application_decide, name="application_decide"),

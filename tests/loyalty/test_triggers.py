@@ -7,19 +7,22 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 
 import pytest
+from django.contrib.auth.models import Group
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from config.celery import app as celery_app
+from core import roles
 from core.models import AuditEntry, Notification, is_pseudonym
 from loyalty import services
 from loyalty.models import EarningRule, LoyaltySettings, PointsAccount, PointsEntry, TierChange
 from loyalty.tasks import award_profile_completed
+from members import services as services_members
 from members.models import Member
 from members.services import Birthday, BirthdayLocked, member_profile_update
 from tests.conftest import wait_until
-from tests.factories import MemberFactory
-from tests.loyalty.conftest import account, at, earn
+from tests.factories import MemberFactory, UserFactory
+from tests.loyalty.conftest import account, at, earn, staff_with
 
 pytestmark = pytest.mark.django_db
 
@@ -187,6 +190,49 @@ def test_a_birthday_is_set_once_and_audited_as_the_members_own_change(client, me
     # Saving the same birthday again is no change at all.
     member_profile_update(member=member, display_name="小林", birthday=Birthday(7, 8, 1990))
     assert AuditEntry.objects.filter(action="member.profile_changed").count() == 1
+
+
+def test_staff_correct_a_birthday_with_a_reason_and_it_is_never_paid_twice_a_year(
+    client, member, birthday_rule
+):
+    roles.roles_sync()
+    manager = UserFactory(is_staff=True)
+    manager.groups.add(Group.objects.get(name=roles.MEMBER_MANAGER))
+    with_birthday(member, 7, 8, set_at=at(2026, 12, 7))
+    url = f"/admin/members/{member.pk}/birthday/"
+    client.force_login(manager)
+    detail = client.get(f"/admin/members/{member.pk}/").content.decode()
+    assert 'data-testid="birthday-form"' in detail
+
+    response = client.post(url, {"birthday-month": "7", "birthday-day": "18"}, follow=True)
+    assert "原因（必填）" in response.content.decode()
+    response = client.post(
+        url,
+        {"birthday-month": "7", "birthday-day": "18", "birthday-reason": "会员来电：填错了日期"},
+        follow=True,
+    )
+    assert "生日已更正。" in response.content.decode()
+    page = client.get(f"/admin/members/{member.pk}/").content.decode()
+    assert '<td data-testid="member-birthday">7-18</td>' in page
+    entry = AuditEntry.objects.get(action="member.birthday_corrected")
+    assert entry.actor == manager and entry.reason == "会员来电：填错了日期"
+    assert is_pseudonym(entry.before["birthday"]) and is_pseudonym(entry.after["birthday"])
+
+    # Paid on the corrected day; a second correction after it pays nothing more that year.
+    assert services.points_award_birthdays(now=at(2027, 7, 18)) == 1
+    services_members.member_birthday_correct(
+        member=member, birthday=Birthday(7, 25), actor=manager, reason="再次更正",
+        now=at(2027, 7, 20),
+    )  # fmt: skip
+    assert services.points_award_birthdays(now=at(2027, 7, 25)) == 0
+    assert services.points_award_birthdays(now=at(2028, 7, 25)) == 1
+
+    # Only those who may change members may correct.
+    client.force_login(staff_with("members.view_member"))
+    assert client.post(url, {"birthday-month": "1", "birthday-day": "1",
+                             "birthday-reason": "x"}).status_code == 403  # fmt: skip
+    member.refresh_from_db()
+    assert (member.birthday_month, member.birthday_day) == (7, 25)
 
 
 # --- Profile completed -------------------------------------------------------------------------
