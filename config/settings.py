@@ -132,6 +132,9 @@ PAGE_CACHE_FRAGMENT_TTL = env_int("PAGE_CACHE_FRAGMENT_TTL", 600)
 # cannot be invalidated from here, so keep it to a micro-cache.
 PAGE_CACHE_PROXY_MAX_AGE = env_int("PAGE_CACHE_PROXY_MAX_AGE", 1)
 
+# Partner API (docs/partners.md): signed requests a minute per partner, over all its keys.
+PARTNER_API_RATE_LIMIT = env_int("PARTNER_API_RATE_LIMIT", 600)
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -207,6 +210,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "loyalty-release-pending": {"task": "loyalty.release_pending", "schedule": crontab(minute=15)},
     "loyalty-sweep-member-events": {"task": "loyalty.sweep_member_events", "schedule": 600.0},
+    # Partner holds neither captured nor voided in time give their points back (docs/partners.md).
+    "loyalty-expire-partner-holds": {"task": "loyalty.expire_partner_holds", "schedule": 60.0},
     # Dashboard: store yesterday's rollups (and any day missed) once the day is over.
     "reports-fill-days": {
         "task": "core.reports.fill_report_days",
@@ -241,6 +246,7 @@ INSTALLED_APPS = [
     "members.weibo",
     "community",
     "loyalty",
+    "partners",
     "share",
     "channels",
     "wagtail.contrib.settings",

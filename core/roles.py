@@ -46,6 +46,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "loyalty.add_couponcode", "loyalty.view_earningrule", "loyalty.add_earningrule",
         "loyalty.change_earningrule", "loyalty.view_tierrequirement",
         "loyalty.add_tierrequirement", "loyalty.change_tierrequirement",
+        # Coalition partners: their terms, API keys and monthly statements.
+        "loyalty.view_partner", "loyalty.add_partner", "loyalty.change_partner",
+        "loyalty.manage_partner_keys", "loyalty.view_partnerstatement", "loyalty.close_statement",
     ],
     MEMBER_MANAGER: [
         ADMIN_ACCESS,

@@ -125,3 +125,56 @@ class RedemptionClosed(DomainError):
 class RedemptionNotRequested(DomainError):
     code = "redemption_not_requested"
     default_message = gettext_lazy("只有待发放的兑换可以标记为已发放。")
+
+
+# --- Coalition partners -------------------------------------------------------------------------
+
+
+class PartnerSuspended(DomainError):
+    code = "partner_suspended"
+    default_message = gettext_lazy("该合作伙伴已暂停合作。")
+
+
+class NotLinked(DomainError):
+    code = "not_linked"
+    default_message = gettext_lazy("该会员没有关联这个合作伙伴，或已解除关联。")
+
+
+class AlreadyLinked(DomainError):
+    code = "already_linked"
+    default_message = gettext_lazy("您已经关联了这个合作伙伴。")
+
+
+class LinkCodeInvalid(DomainError):
+    code = "link_code_invalid"
+    default_message = gettext_lazy("关联码不正确或已过期，请在合作伙伴处重新获取。")
+
+
+class PartnerLimitExceeded(DomainError):
+    code = "partner_limit_exceeded"
+    default_message = gettext_lazy("超出该合作伙伴每位会员的积分限额。")
+
+
+class HoldStateConflict(DomainError):
+    code = "hold_state_conflict"
+    default_message = gettext_lazy("这笔冻结当前的状态不允许此操作。")
+
+
+class HoldExpired(DomainError):
+    code = "hold_expired"
+    default_message = gettext_lazy("这笔冻结已过期，积分已释放。")
+
+
+class AccrualStateConflict(DomainError):
+    code = "accrual_state_conflict"
+    default_message = gettext_lazy("这笔积分已经确认或取消。")
+
+
+class StatementMonthOpen(DomainError):
+    code = "statement_month_open"
+    default_message = gettext_lazy("这个月份还没有结束，不能关闭对账单。")
+
+
+class StatementClosed(DomainError):
+    code = "statement_closed"
+    default_message = gettext_lazy("这个月份的对账单已经关闭。")

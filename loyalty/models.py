@@ -32,6 +32,10 @@ Design overview: the invariants below are what ``loyalty.services`` keeps and wh
   ``qualifying_at``; ``QualifyingDay`` caches their sum per local day (written with the entry,
   under the account lock), so measuring the window reads one row per day at most however long the
   history: ``Σ QualifyingDay == lifetime_earned`` and each day equals its entries.
+* **Partners write on the same ledger.** An entry a coalition partner caused carries
+  ``partner``; its holds are ``redeem`` entries taking lots, reversed by one ``refund`` entry
+  (see ``loyalty.models_partners``). Partner credits count toward tiers only when the partner's
+  ``counts_for_tier`` says so.
 * **Idempotency lives in unique constraints**: ``PointsEntry.idempotency_key`` (awards use natural
   keys such as ``award:r3:checkin:17:2026-05-01``), ``(account, idempotency_key)`` of a redemption
   (the client's ``Idempotency-Key``), ``(account, expires_at)`` of an expiry reminder.
@@ -256,6 +260,10 @@ class PointsEntry(AppendOnlyModel):
         settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True,
         on_delete=models.PROTECT, related_name="+", db_index=False,
     )  # fmt: skip
+    partner = models.ForeignKey(
+        "loyalty.Partner", verbose_name=_("合作伙伴"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+", db_index=False,
+    )  # fmt: skip
     qualifying_at = models.DateTimeField(_("计入等级时间"), null=True, blank=True)
     balance_after = models.IntegerField(_("变动后可用积分"))
     created_at = models.DateTimeField(_("时间"), default=timezone.now)
@@ -278,6 +286,12 @@ class PointsEntry(AppendOnlyModel):
             # appended in time order and never change, which is what a BRIN index needs: a
             # few pages however long the ledger, and almost nothing to maintain per insert.
             BrinIndex(fields=["created_at"], name="entry_created_brin"),
+            # A partner's entries by time: its statements and the member's partner activity.
+            models.Index(
+                fields=["partner", "created_at", "id"],
+                condition=Q(partner__isnull=False),
+                name="entry_partner_time",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="entry_amount_nonzero"),
@@ -541,6 +555,9 @@ class PendingAward(models.Model):
     )
     rule = models.ForeignKey(
         EarningRule, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    partner = models.ForeignKey(
+        "loyalty.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     natural_key = models.CharField(_("事件键"), max_length=160, db_index=True)
     amount = models.IntegerField(_("积分"))
@@ -900,3 +917,14 @@ class ExpiryReminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.expires_at:%Y-%m-%d}: {self.points}"
+
+
+# Coalition partners (their own module; the ledger above carries ``partner`` on entries).
+from loyalty.models_partners import (  # noqa: E402, F401
+    Partner,
+    PartnerHold,
+    PartnerLink,
+    PartnerLinkRequest,
+    PartnerStatement,
+    SharedField,
+)

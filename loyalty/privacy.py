@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.locking import Lock, lock_one
 from loyalty.models import (
+    PartnerHold,
+    PartnerLink,
     PendingAward,
     PointsAccount,
     PointsEntry,
@@ -59,8 +62,9 @@ def points_ledger(member: Member) -> Rows:
             "reference_id": e.reference_id,
             "reverses_entry": e.reverses_id,
             "counts_for_tier_at": e.qualifying_at,
+            "partner": e.partner.name if e.partner_id else "",
         }
-        for e in entries
+        for e in entries.select_related("partner")
     ]
 
 
@@ -148,6 +152,52 @@ def redemptions(member: Member) -> Rows:
     return result
 
 
+def partner_links(member: Member) -> Rows:
+    """Every partner the member linked (PIPL: to whom their data went, on what consent)."""
+    links = PartnerLink.objects.filter(member=member).select_related("partner").order_by("pk")
+    return [
+        {
+            "partner": link.partner.name,
+            "state": link.state,
+            "member_id_at_partner": link.public_id,
+            "partner_reference": link.partner_reference,
+            "shared_fields": link.shared_fields,
+            "consent_text": link.consent_text,
+            "consent_sha256": link.consent_sha256,
+            "linked_at": link.linked_at,
+            "linked_ip": link.linked_ip,
+            "unlinked_at": link.unlinked_at,
+        }
+        for link in links
+    ]
+
+
+def partner_activity(member: Member) -> Rows:
+    """Every ledger entry a partner wrote for the member, and the partner's holds."""
+    entries = (
+        PointsEntry.objects.filter(account__member=member, partner__isnull=False)
+        .select_related("partner")
+        .order_by("created_at", "pk")
+    )
+    holds = {
+        hold.entry_id: hold
+        for hold in PartnerHold.objects.filter(account__member=member).exclude(entry=None)
+    }
+    return [
+        {
+            "created_at": e.created_at,
+            "partner": e.partner.name,
+            "kind": e.kind,
+            "bucket": e.bucket,
+            "amount": e.amount,
+            "reason": e.reason,
+            "partner_order": holds[e.pk].reference if e.pk in holds else "",
+            "hold_state": holds[e.pk].state if e.pk in holds else "",
+        }
+        for e in entries
+    ]
+
+
 def erase_loyalty_data(departure: Departure) -> None:
     """Precondition: the member row is locked (``member_leave``); the account is next in the
     order of ``core.locking``, and its redemptions and pending awards change under it."""
@@ -159,6 +209,12 @@ def erase_loyalty_data(departure: Departure) -> None:
         shipping_name="", shipping_phone="", shipping_address="", staff_note=""
     )
     PendingAward.objects.filter(account=account).update(decision_reason="")
+    # Partners may no longer act for someone who left; their ids for the person go.
+    links = PartnerLink.objects.filter(member=departure.member)
+    links.filter(state=PartnerLink.State.LINKED).update(
+        state=PartnerLink.State.UNLINKED, unlinked_at=timezone.now()
+    )
+    links.update(partner_reference="", linked_ip=None)
 
 
 def register() -> None:
@@ -184,6 +240,18 @@ def register() -> None:
         Section("tier_changes", _("等级变动"), _("会员等级的升降和手动设置记录。"), tier_changes),
         Section(
             "redemptions", _("积分兑换"), _("兑换的礼品、券码、收货信息和发放状态。"), redemptions
+        ),
+        Section(
+            "partner_links",
+            _("合作伙伴关联"),
+            _("您关联过的合作伙伴、向其提供的信息、您同意的授权说明和时间。"),
+            partner_links,
+        ),
+        Section(
+            "partner_activity",
+            _("合作伙伴积分记录"),
+            _("合作伙伴为您发放、冻结、扣除和退回的每一笔积分。"),
+            partner_activity,
         ),
     ):
         register_section(section)

@@ -88,3 +88,10 @@ def reconcile() -> int:
     if not found:
         logger.info("points reconciliation: every account balances")
     return len(found)
+
+
+@shared_task(name="loyalty.expire_partner_holds", acks_late=True)
+def expire_partner_holds() -> int:
+    from loyalty.services import partner_holds_expire_due
+
+    return partner_holds_expire_due()

@@ -15,6 +15,7 @@ from loyalty.models import (
     CouponCode,
     EntryKind,
     LotConsumption,
+    PartnerHold,
     PendingAward,
     PointsAccount,
     PointsEntry,
@@ -125,7 +126,8 @@ def reconcile() -> list[Discrepancy]:
 
     balance == Σ available entries == Σ lot remaining; pending == Σ pending entries ==
     Σ open pending awards; lifetime_earned == Σ qualifying entries; every lot's remaining ==
-    amount − Σ its consumptions; every redemption's entries net to −cost while active, 0 after.
+    amount − Σ its consumptions; every redemption's entries net to −cost while active, 0 after;
+    every partner hold's entry and its reversal net to −amount while held or captured, 0 after.
     """
     entries = PointsEntry.objects.all()
     available = _sums(entries.filter(bucket=Bucket.AVAILABLE), "amount")
@@ -198,7 +200,32 @@ def reconcile() -> list[Discrepancy]:
                 row["net"],
             )  # fmt: skip
         )
+    found += _partner_hold_discrepancies()
     return found
+
+
+def _partner_hold_discrepancies() -> list[Discrepancy]:
+    """A hold's points are out of the balance exactly while it is held or captured."""
+    live = [PartnerHold.State.HELD, PartnerHold.State.CAPTURED]
+    reversal = PointsEntry.objects.filter(reverses=OuterRef("entry_id")).values("amount")[:1]
+    holds = PartnerHold.objects.annotate(
+        charged=Coalesce(F("entry__amount"), Value(0)),
+        returned=Coalesce(Subquery(reversal, output_field=IntegerField()), Value(0)),
+    )
+    bad = holds.filter(
+        (Q(state__in=live) & ~Q(charged=-F("amount"), returned=0))
+        | (~Q(state__in=live) & ~Q(charged=-F("amount"), returned=F("amount")))
+    ).values("pk", "account_id", "account__member_id", "state", "amount", "charged", "returned")
+    return [
+        Discrepancy(
+            row["account_id"],
+            row["account__member_id"],
+            f"partner hold {row['pk']} ({row['state']}) entries net",
+            -row["amount"] if row["state"] in live else 0,
+            row["charged"] + row["returned"],
+        )
+        for row in bad
+    ]
 
 
 QUALIFYING_DAYS_SQL = """

@@ -7,6 +7,22 @@ Other apps use ``points_award_for_event`` (earn by rule, idempotent by natural k
 a later round awarded afresh).
 """
 
+from loyalty.services.partners import (
+    AccrualResult,
+    HoldResult,
+    partner_accrual_cancel,
+    partner_accrual_confirm,
+    partner_accrue,
+    partner_consent_text,
+    partner_hold,
+    partner_hold_capture,
+    partner_hold_refund,
+    partner_hold_void,
+    partner_holds_expire_due,
+    partner_link_confirm,
+    partner_link_request_create,
+    partner_unlink,
+)
 from loyalty.services.points import (
     points_account_lock,
     points_adjust,
@@ -39,10 +55,26 @@ from loyalty.services.rules import (
     points_award_profile_completed,
     points_checkin,
 )
+from loyalty.services.settlement import partner_statement_close
 from loyalty.services.tier_risk import tier_projection, tiers_warn_at_risk
 from loyalty.services.tiers import tier_evaluate, tier_set_manual, tiers_evaluate_due
 
 __all__ = [
+    "AccrualResult",
+    "HoldResult",
+    "partner_accrual_cancel",
+    "partner_accrual_confirm",
+    "partner_accrue",
+    "partner_consent_text",
+    "partner_hold",
+    "partner_hold_capture",
+    "partner_hold_refund",
+    "partner_hold_void",
+    "partner_holds_expire_due",
+    "partner_link_confirm",
+    "partner_link_request_create",
+    "partner_statement_close",
+    "partner_unlink",
     "points_spend_for_offer",
     "points_account_lock",
     "Award",

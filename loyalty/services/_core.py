@@ -44,8 +44,8 @@ _CONSUMPTIONS = LotConsumption._meta.db_table
 INSERT_ENTRY_SQL = (
     f"INSERT INTO {_ENTRIES} (account_id, amount, bucket, kind, reason, reference_type, "
     "reference_id, rule_id, redemption_id, reverses_id, idempotency_key, actor_id, qualifying_at, "
-    "balance_after, created_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+    "balance_after, created_at, partner_id) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
 )
 DUE_LOTS_SQL = (
     f"SELECT id FROM {_LOTS} WHERE account_id = %s AND remaining > 0 AND expires_at <= %s "
@@ -206,6 +206,7 @@ def post(
     redemption=None,
     reverses: PointsEntry | None = None,
     qualifying_at: datetime | None = None,
+    partner=None,
 ) -> PointsEntry:
     """Write one entry and move the cached figures with ``F()`` in the same transaction.
 
@@ -250,12 +251,13 @@ def post(
             qualifying_at=qualifying_at,
             balance_after=account.balance,
             created_at=now,
+            partner=partner,
         )
         cursor.execute(
             INSERT_ENTRY_SQL,
             [account.pk, amount, entry.bucket, entry.kind, entry.reason, entry.reference_type,
              entry.reference_id, entry.rule_id, entry.redemption_id, entry.reverses_id, key,
-             entry.actor_id, qualifying_at, account.balance, now],
+             entry.actor_id, qualifying_at, account.balance, now, entry.partner_id],
         )  # fmt: skip
         entry.pk = cursor.fetchone()[0]
     entry._state.adding, entry._state.db = False, "default"

@@ -248,16 +248,25 @@ def points_reverse(
 
 
 def _approve(award: PendingAward, account: PointsAccount, *, now: datetime, actor=None) -> None:
-    """Move a pending award to the balance; its lot starts now. Precondition: both locked."""
+    """Move a pending award to the balance; its lot starts now. Precondition: both locked.
+
+    A partner's accrual counts toward tiers only when staff ticked that partner's
+    ``counts_for_tier``."""
+    partner = award.partner
+    qualifies = partner is None or partner.counts_for_tier
+    if partner is not None:
+        reason = _("合作伙伴积分：%(partner)s") % {"partner": partner.name}
+    else:
+        reason = award.rule.name if award.rule else _("待确认积分已确认")
     _core.post(
         account, amount=-award.amount, kind=EntryKind.APPROVE, bucket=Bucket.PENDING,
         key=f"approve:{award.pk}:pending", reason=_("待确认积分已确认"), now=now, actor=actor,
-        reference=award, rule=award.rule,
+        reference=award, rule=award.rule, partner=partner,
     )  # fmt: skip
     credit = _core.post(
         account, amount=award.amount, kind=EntryKind.APPROVE, key=f"approve:{award.pk}",
-        reason=award.rule.name if award.rule else _("待确认积分已确认"), now=now, actor=actor,
-        reference=award, rule=award.rule, qualifying_at=now,
+        reason=reason, now=now, actor=actor, reference=award, rule=award.rule,
+        qualifying_at=now if qualifies else None, partner=partner,
     )  # fmt: skip
     _core.lot_create(account, credit, now=now, settings_=LoyaltySettings.load())
     award.state = PendingAward.State.APPROVED
@@ -272,7 +281,7 @@ def _cancel(
     entry = _core.post(
         account, amount=-award.amount, kind=EntryKind.CANCEL_PENDING, bucket=Bucket.PENDING,
         key=f"cancel:{award.pk}", reason=reason, now=now, actor=actor, reference=award,
-        rule=award.rule,
+        rule=award.rule, partner=award.partner,
     )  # fmt: skip
     award.state = PendingAward.State.CANCELLED
     award.cancel_entry = entry
@@ -290,7 +299,7 @@ def _resolve(
         (awards,) = lock_rows(
             (
                 Lock.POINTS_ACCOUNT,
-                PendingAward.objects.select_related("rule").filter(
+                PendingAward.objects.select_related("rule", "partner").filter(
                     account=account, natural_key=natural_key, state=PendingAward.State.PENDING
                 ),
             )
@@ -356,7 +365,7 @@ def points_release_due(*, now: datetime | None = None) -> int:
                 (awards,) = lock_rows(
                     (
                         Lock.POINTS_ACCOUNT,
-                        PendingAward.objects.select_related("rule").filter(
+                        PendingAward.objects.select_related("rule", "partner").filter(
                             account=account, state=PendingAward.State.PENDING, release_at__lte=now
                         ),
                     )

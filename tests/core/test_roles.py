@@ -23,6 +23,7 @@ ACCESS = {
     "/admin/points/accounts/": {roles.LOYALTY_OPERATOR, roles.AUDITOR},
     "/admin/points/liability/": {roles.LOYALTY_OPERATOR, roles.AUDITOR},
     "/admin/shares/": {roles.MARKETING_EDITOR, roles.AUDITOR},
+    "/admin/partners/": {roles.LOYALTY_OPERATOR, roles.AUDITOR},
 }
 
 

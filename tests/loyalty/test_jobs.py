@@ -109,6 +109,7 @@ def test_every_loyalty_beat_entry_names_a_registered_task():
         "loyalty.expire_points", "loyalty.evaluate_tiers", "loyalty.expire_redemptions",
         "loyalty.reconcile", "loyalty.remind_expiring", "loyalty.release_pending",
         "loyalty.sweep_member_events", "loyalty.award_birthdays", "loyalty.warn_tier_at_risk",
+        "loyalty.expire_partner_holds",
     }  # fmt: skip
     assert all(entry["task"] in celery_app.tasks for entry in entries.values())
 

@@ -225,7 +225,7 @@ def test_export_holds_everything_about_the_member_and_nothing_about_others(clien
         "points_ledger", "points_lots", "pending_points", "tier_changes", "redemptions",
         "offer_claims", "registrations", "comments", "comment_revisions", "likes",
         "comment_reports", "mentions", "activity_photos", "photo_reports", "shares",
-        "share_attempts", "referrals",
+        "share_attempts", "referrals", "partner_links", "partner_activity",
     }  # fmt: skip
     assert {name.rsplit(".", 1)[0] for name in files} == expected | {"README"}
     data = {name[:-5]: json.loads(text) for name, text in files.items() if name.endswith(".json")}
