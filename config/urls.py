@@ -9,6 +9,7 @@ from wagtail.documents import urls as wagtaildocs_urls
 from community.serving import serve_page
 from core import pwa
 from core import views as core_views
+from partners.api import api as partner_api
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
@@ -18,6 +19,8 @@ urlpatterns = [
     path("offline/", pwa.offline, name="offline"),
     path("i18n/setlang/", set_language, name="set_language"),
     path("i18n/<str:code>/", core_views.language_switch, name="language_switch"),
+    path("api/partner/v1/", partner_api.urls),
+    path("members/me/partners/", include("partners.urls")),
     path("members/", include("members.urls")),
     path("points/", include("loyalty.urls")),
     path("notifications/", include("core.notification_urls")),
