@@ -28,6 +28,7 @@ class Share(models.Model):
         ITEM = "item", _("内容")
         REWARD = "reward", _("兑换的礼品")
         TIER = "tier", _("达到的等级")
+        PHOTO = "photo", _("活动照片")
 
     class State(models.TextChoices):
         QUEUED = "queued", _("排队中")
@@ -50,6 +51,11 @@ class Share(models.Model):
     tier = models.ForeignKey(
         "members.Tier", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A member's own photo from an activity's wall (``item`` is then the activity).
+    photo = models.ForeignKey(
+        "community.ActivityPhoto", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="shares",
+    )  # fmt: skip
     # What is shared, for "one reward per member per thing however often it is shared".
     subject_key = models.CharField(_("分享对象"), max_length=40, db_index=True)
     subject_title = models.CharField(_("标题"), max_length=255)

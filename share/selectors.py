@@ -9,7 +9,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from community.gate import Access, Surface, decide
-from community.models import ActivityPage, GatedPage
+from community.models import ActivityPage, ActivityPhoto, GatedPage
 from members.models import Member, Tier
 from members.selectors import ViewerStatus
 from share.models import Share, ShareAttempt, ShareReferral, ShareSettings, ShareVisit
@@ -65,6 +65,13 @@ def shareable_for_member(member: Member, limit: int = 20) -> list[Shareable]:
         .order_by("-created_at")[:5]
     ):
         items.append(Shareable("reward", redemption.pk, redemption.reward.name, _("积分兑换")))
+    for photo in (
+        ActivityPhoto.objects.filter(member=member, state=ActivityPhoto.State.PUBLISHED)
+        .exclude(image_name="")
+        .select_related("activity")
+        .order_by("-published_at")[:5]
+    ):
+        items.append(Shareable("photo", photo.pk, photo.activity.title, _("活动照片")))
     lowest = Tier.objects.order_by("rank").values_list("pk", flat=True).first()
     if member.tier_id and member.tier_id != lowest:
         items.append(Shareable("tier", None, member.tier.name, _("会员等级")))
@@ -100,7 +107,7 @@ class Teaser:
 
 def landing_teaser(share: Share) -> Teaser | None:
     """What an outsider may see of the shared thing, now (an unpublished item shows nothing)."""
-    if share.kind == Share.Kind.ITEM:
+    if share.kind in (Share.Kind.ITEM, Share.Kind.PHOTO):
         item = share.item
         if item is None:
             return None
@@ -126,6 +133,15 @@ def landing_teaser(share: Share) -> Teaser | None:
         return Teaser(title=share.tier.name, summary=share.tier.benefits[:200],
                       kind_label=_("会员等级"), tier_label=share.tier.name)  # fmt: skip
     return None
+
+
+def shared_photo_still_shown(share: Share) -> bool:
+    """A photo share's card shows the picture: only while the photo is on its wall."""
+    return (
+        ActivityPhoto.objects.filter(pk=share.photo_id, state=ActivityPhoto.State.PUBLISHED)
+        .exclude(image_name="")
+        .exists()
+    )
 
 
 def club_teaser() -> Teaser:

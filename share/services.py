@@ -96,6 +96,16 @@ def _image_bytes(image) -> bytes | None:
         return None
 
 
+def _photo_bytes(photo) -> bytes | None:
+    """A member's wall photo: its re-encoded copy (pixels only), which the card crops."""
+    try:
+        with default_storage.open(photo.image_name, "rb") as handle:
+            return handle.read()
+    except (OSError, ValueError):
+        log.warning("share card: photo %s unreadable", getattr(photo, "pk", None))
+        return None
+
+
 AVATAR_CACHE_SECONDS = 24 * 3600
 
 
@@ -140,7 +150,7 @@ def card_for(*, member: Member, subject: Subject, link: str, show_name: bool) ->
         kind_label=subject.kind_label,
         member_name=name,
         member_avatar=_avatar_bytes(member) if show_name else None,
-        cover_image=_image_bytes(subject.cover),
+        cover_image=_photo_bytes(subject.photo) if subject.photo else _image_bytes(subject.cover),
         brand=settings.CLUB_NAME,
     )
     storage_name = f"share-cards/{content_fingerprint(content)}.jpg"
@@ -190,7 +200,8 @@ def share_confirm(
         with transaction.atomic():
             share = Share.objects.create(
                 member=member, kind=subject.kind, item=subject.item,
-                redemption=subject.redemption, tier=subject.tier, subject_key=subject.key,
+                redemption=subject.redemption, tier=subject.tier, photo=subject.photo,
+                subject_key=subject.key,
                 subject_title=subject.title[:255], text=text, token=token, link=link,
                 with_card=with_card, card_name=card_name, show_name=show_name, rip=rip,
                 confirmation_key=confirmation_key, followers_at_share=member.weibo_followers,

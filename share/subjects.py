@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from community.gate import Surface, decide
-from community.models import ActivityPage, GatedPage
+from community.models import ActivityPage, ActivityPhoto, GatedPage
 from core.errors import DomainError
 from members.models import Member, Tier
 from members.selectors import ViewerStatus
@@ -35,6 +35,7 @@ class Subject:
     redemption: object | None = None
     tier: Tier | None = None
     cover: object | None = field(default=None, repr=False)  # a Wagtail image
+    photo: object | None = field(default=None, repr=False)  # an ActivityPhoto (the card's picture)
 
 
 def tier_label(item: GatedPage) -> str:
@@ -90,6 +91,45 @@ def item_subject(member: Member, page_id: int) -> Subject:
     )
 
 
+def photo_subject(member: Member, photo_id: int) -> Subject:
+    """The member's own approved photo from an activity's wall: the card shows the picture,
+    the text and the landing page name only the activity's public teaser."""
+    from share.models import ShareSettings
+
+    photo = (
+        ActivityPhoto.objects.filter(
+            pk=photo_id, member=member, state=ActivityPhoto.State.PUBLISHED
+        )
+        .exclude(image_name="")
+        .first()
+    )
+    if photo is None:
+        raise NotShareable(_("只能分享自己已通过审核的照片。"))
+    activity = (
+        ActivityPage.objects.live()
+        .filter(pk=photo.activity_id)
+        .select_related("min_tier", "early_access_tier")
+        .first()
+    )
+    viewer = ViewerStatus(member.state, tier=member.tier, member=member)
+    if activity is None or not decide(viewer, activity).full:
+        raise NotShareable(_("你还不能查看这个活动，所以不能分享它的照片。"))
+    if not decide(ViewerStatus("outsider"), activity, Surface.SHARE_CARD).visible:
+        # The activity is hidden from outsiders: not even its title may reach a public timeline.
+        raise NotShareable(_("这个活动不对外公开，不能分享它的照片。"))
+    return Subject(
+        kind="photo",
+        key=f"photo:{photo.pk}",
+        title=activity.title,
+        summary=photo.caption,
+        kind_label=str(_("活动照片")),
+        tier_label=tier_label(activity),
+        template=activity.share_text_template or ShareSettings.load().item_template,
+        item=activity,
+        photo=photo,
+    )
+
+
 def reward_subject(member: Member, redemption_id: int) -> Subject:
     from loyalty.models import Redemption
     from share.models import ShareSettings
@@ -141,6 +181,8 @@ def subject_for(member: Member, *, kind: str, ref: int | None) -> Subject:
         return item_subject(member, ref)
     if kind == "reward" and ref:
         return reward_subject(member, ref)
+    if kind == "photo" and ref:
+        return photo_subject(member, ref)
     if kind == "tier":
         return tier_subject(member)
     raise NotShareable(_("这条内容不能分享。"))

@@ -252,6 +252,8 @@ def landing_card(request: HttpRequest, token: str) -> HttpResponse:
     share = _landing_share(token)
     if not share.card_name or selectors.landing_teaser(share) is None:
         raise Http404
+    if share.kind == Share.Kind.PHOTO and not selectors.shared_photo_still_shown(share):
+        raise Http404  # the member took the photo down, or a moderator removed it
     if (
         share.item_id
         and not decide(ViewerStatus("outsider"), share.item, Surface.SHARE_CARD).visible

@@ -211,3 +211,15 @@ def test_staff_without_the_moderation_permission_get_403(poster):
     assert decide(member, photo, "approve").status_code in (302, 403)
     photo.refresh_from_db()
     assert photo.state == State.HELD
+
+
+def test_post_moderation_earns_the_points_when_the_photo_shows(poster):
+    EarningRule.objects.create(name="活动照片", trigger="photo_approved", points=10, cap_lifetime=2)
+    activity = ph.wall_activity(photo_moderation=ActivityPage.PhotoModeration.POST, photo_limit=3)
+    ph.check_in(activity, poster)
+    photos = [ph.upload(activity, poster) for _n in range(3)]
+    assert {photo.state for photo in photos} == {State.PUBLISHED}
+    entries = PointsEntry.objects.filter(account__member=poster, rule__trigger="photo_approved")
+    assert sorted(e.amount for e in entries) == [10, 10]  # the lifetime cap of two
+    services.photo_process(photo_id=photos[0].pk)  # a redelivered task earns nothing more
+    assert entries.count() == 2
