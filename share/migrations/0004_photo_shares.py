@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("community", "0009_announcement_cursor"),
-        ("share", "0002_attempt_outcome_rate_limited"),
+        ("share", "0003_share_deleted_on_weibo"),
     ]
 
     operations = [
