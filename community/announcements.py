@@ -7,6 +7,7 @@ access. Lower tiers are never told of an item they cannot open.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 from django.conf import settings
@@ -38,9 +39,7 @@ def item_announce(*, page_id: int) -> list[str]:
         try:
             with transaction.atomic():
                 record = ItemAnnouncement.objects.create(page=page, tier=tier)
-                user_ids = Member.objects.filter(state=Member.State.MEMBER, tier=tier).values_list(
-                    "user_id", flat=True
-                )
+                user_ids = _member_user_ids(tier)
                 record.recipients = notify_tier(
                     tier_code=tier.code, user_ids=user_ids, kind=Notification.Kind.ITEM_OPENED,
                     title=_("新内容向您开放：%(title)s") % {"title": page.title},
@@ -51,6 +50,22 @@ def item_announce(*, page_id: int) -> list[str]:
             continue  # announced to this tier already (or concurrently)
         announced.append(tier.code)
     return announced
+
+
+def _member_user_ids(tier: Tier) -> Iterator[int]:
+    """The tier's admitted members' user ids, in id order, ``TIER_NOTIFY_BATCH`` per query
+    (keyset), so a tier of any size is read in bounded steps."""
+    last = 0
+    while True:
+        batch = list(
+            Member.objects.filter(state=Member.State.MEMBER, tier=tier, user_id__gt=last)
+            .order_by("user_id")
+            .values_list("user_id", flat=True)[: settings.TIER_NOTIFY_BATCH]
+        )
+        yield from batch
+        if len(batch) < settings.TIER_NOTIFY_BATCH:
+            return
+        last = batch[-1]
 
 
 CURSOR_NAME = "early_access_ended"

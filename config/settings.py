@@ -238,6 +238,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 # Items whose early access ended that one run of community-open-windows announces.
 ANNOUNCE_BATCH_SIZE = 500
+# Members read and notifications written per step when a whole tier is told of an item.
+TIER_NOTIFY_BATCH = 1000
 
 # --- Applications -------------------------------------------------------------------------------
 INSTALLED_APPS = [

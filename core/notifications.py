@@ -9,6 +9,7 @@ tier through a channel-layer group, never by looping over sockets.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import islice
 
 from django.conf import settings
 from django.db import transaction
@@ -75,26 +76,33 @@ def notify_tier(
     dedupe_key: str,
 ) -> int:
     """Persist one notification per user (skipping muted and already-notified users) and push
-    a single event to the tier's group. Returns how many rows were written."""
-    user_ids = list(user_ids)
-    muted = set(
-        NotificationPreference.objects.filter(user_id__in=user_ids, kind=kind).values_list(
-            "user_id", flat=True
-        )
-    )
-    rows = [
-        Notification(user_id=uid, kind=kind, title=title[:200], body=body, link=link[:500],
-                     dedupe_key=dedupe_key)
-        for uid in user_ids if uid not in muted
-    ]  # fmt: skip
+    a single event to the tier's group. Returns how many rows were written.
+
+    ``user_ids`` is read ``TIER_NOTIFY_BATCH`` at a time (a generator keeps a large tier out of
+    memory); every batch is written in the one transaction, so the tier is told all at once or
+    not at all, and the unique ``dedupe_key`` per user keeps a repeat from writing twice.
+    """
+    ids = iter(user_ids)
+    written = 0
     with transaction.atomic():
-        created = Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+        while batch := list(islice(ids, settings.TIER_NOTIFY_BATCH)):
+            muted = set(
+                NotificationPreference.objects.filter(user_id__in=batch, kind=kind).values_list(
+                    "user_id", flat=True
+                )
+            )
+            rows = [
+                Notification(user_id=uid, kind=kind, title=title[:200], body=body,
+                             link=link[:500], dedupe_key=dedupe_key)
+                for uid in batch if uid not in muted
+            ]  # fmt: skip
+            written += len(Notification.objects.bulk_create(rows, ignore_conflicts=True))
         publish_on_commit(
             tier_group(tier_code),
             {"type": "notification", "kind": kind, "title": title, "body": body, "link": link,
              "broadcast": dedupe_key},
         )  # fmt: skip
-    return len(created)
+    return written
 
 
 def notify_staff(*, counter: str) -> None:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from community import announcements
 from community.announcements import early_access_sweep, item_announce
 from community.models import GatedPage, ItemAnnouncement, PostPage
-from core.models import Notification
+from core.models import Notification, NotificationPreference
 from tests.community.test_claims import publish_item
 from tests.factories import MemberFactory, standard_tiers
 
@@ -103,3 +103,33 @@ def test_a_window_still_open_waits_and_an_unpublished_item_is_not_announced(club
     )  # the window has ended
     early_access_sweep()
     assert silver_notices(silver)[silver[0].pk] == [f"新内容向您开放：{open_post.title}"]
+
+
+def test_a_tier_larger_than_a_batch_is_told_whole_and_once(settings):
+    """520 silver members, read and written 50 at a time: each is told once, even when the
+    sweep and the publication task both run again."""
+    from django.contrib.auth.models import User
+
+    from members.models import Member
+
+    settings.TIER_NOTIFY_BATCH = 50
+    settings.ANNOUNCE_BATCH_SIZE = 1
+    tiers = standard_tiers()
+    users = User.objects.bulk_create(User(username=f"silver-{n}") for n in range(520))
+    Member.objects.bulk_create(
+        Member(user=user, state=Member.State.MEMBER, tier=tiers["silver"], joined_at=timezone.now())
+        for user in users
+    )
+    muted = users[7]
+    NotificationPreference.objects.create(user=muted, kind="item_opened")
+    post = early_access_post(tiers, 1, ended_minutes_ago=5)
+
+    early_access_sweep()
+    early_access_sweep()
+    item_announce(page_id=post.pk)  # the publication task, delivered late
+    told = Notification.objects.filter(kind="item_opened", dedupe_key=f"item:{post.pk}")
+    assert told.count() == 519
+    assert told.values("user").distinct().count() == 519
+    assert not told.filter(user=muted).exists()
+    record = ItemAnnouncement.objects.get(page=post, tier=tiers["silver"])
+    assert record.recipients == 519
