@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.validators import MaxValueValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -46,7 +47,9 @@ class ProfileForm(forms.Form):
         if self.birthday_locked:
             for name in ("birthday_month", "birthday_day", "birthday_year"):
                 self.fields[name].disabled = True
-        self.fields["birthday_year"].max_value = timezone.localdate().year
+        this_year = timezone.localdate().year
+        self.fields["birthday_year"].validators.append(MaxValueValidator(this_year))
+        self.fields["birthday_year"].widget.attrs["max"] = this_year
 
     def clean(self):
         data = super().clean()

@@ -153,6 +153,7 @@ def test_the_member_gives_a_birthday_in_their_profile_and_is_paid_on_the_day(
         ({"birthday_month": "2", "birthday_day": "29", "birthday_year": "2001"}, "这个日期不存在"),
         ({"birthday_month": "5", "birthday_day": ""}, "请同时选择生日的月份和日期"),
         ({"birthday_year": "1990"}, "请先选择生日的月份和日期"),
+        ({"birthday_month": "5", "birthday_day": "5", "birthday_year": "2999"}, "errorlist"),
         ({"display_name": " "}, "errorlist"),
     ],
 )
