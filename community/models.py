@@ -454,6 +454,7 @@ class AnnouncementCursor(models.Model):
         return f"{self.name}: {self.last_until} #{self.last_page_id}"
 
 
+from community.models_allocation import *  # noqa: E402,F401,F403
 from community.models_interaction import *  # noqa: E402,F401,F403
 from community.models_participation import *  # noqa: E402,F401,F403
 from community.models_photos import *  # noqa: E402,F401,F403

@@ -3,7 +3,8 @@
 Design, and the invariants the database itself holds:
 
 - ``OfferInventory`` is the one row per offer that claims lock (``SELECT … FOR UPDATE``). It
-  caches ``claimed`` under that lock with ``F()`` and ``CheckConstraint(claimed <= total)``, so
+  caches ``claimed`` and ``held`` under that lock with ``F()`` and
+  ``CheckConstraint(claimed + held <= total)``, so
   stock can never go below zero whatever the code above it does. ``total`` follows the size of
   the code pool (pool offers) or ``total_stock`` (shared-code offers).
 - ``OfferCode`` is the pool of unique codes staff upload. A code is handed out by setting
@@ -11,7 +12,8 @@ Design, and the invariants the database itself holds:
   given twice even if every lock were forgotten.
 - ``OfferClaim`` is append-only (a ledger row per claim): never updated or deleted, with a
   unique idempotency key so a repeated submission cannot claim twice.
-- ``ActivitySeats`` is the per-activity row registrations lock; ``taken`` counts registered and
+- ``ActivitySeats`` is the per-activity row registrations lock; ``taken`` counts registered,
+  held (kept for a member until a deadline, see ``community.models_allocation``) and
   attended members, ``CheckConstraint(taken <= capacity)``.
 - ``Registration``: at most one open (not cancelled) registration per member and activity,
   enforced by a partial unique constraint. The waiting list is ordered by id: ids are drawn
@@ -47,13 +49,17 @@ class OfferInventory(models.Model):
     )  # fmt: skip
     total = models.PositiveIntegerField(_("总数量"), default=0)
     claimed = models.PositiveIntegerField(_("已领取"), default=0)
+    # Units kept for a member of the waiting list or a draw winner until they claim or the
+    # hold ends (``OfferWaitlistEntry`` in state held): nobody else may claim them.
+    held = models.PositiveIntegerField(_("保留中"), default=0)
 
     class Meta:
         verbose_name = _("优惠库存")
         verbose_name_plural = _("优惠库存")
         constraints = [
             models.CheckConstraint(
-                condition=Q(claimed__lte=F("total")), name="offer_inventory_claimed_le_total"
+                condition=Q(claimed__lte=F("total") - F("held")),
+                name="offer_inventory_claimed_held_le_total",
             )
         ]
 
@@ -62,7 +68,7 @@ class OfferInventory(models.Model):
 
     @property
     def remaining(self) -> int:
-        return max(self.total - self.claimed, 0)
+        return max(self.total - self.claimed - self.held, 0)
 
 
 class OfferCode(models.Model):
@@ -190,6 +196,7 @@ class ActivitySeats(models.Model):
 class Registration(models.Model):
     class State(models.TextChoices):
         REGISTERED = "registered", _("已报名")
+        HELD = "held", _("名额保留中")
         WAITLISTED = "waitlisted", _("候补中")
         CANCELLED = "cancelled", _("已取消")
         ATTENDED = "attended", _("已签到")
@@ -211,6 +218,9 @@ class Registration(models.Model):
     state = models.CharField(_("状态"), max_length=12, choices=State.choices)
     created_at = models.DateTimeField(_("报名时间"), default=timezone.now)
     promoted_at = models.DateTimeField(_("候补转正时间"), null=True, blank=True)
+    # A held registration keeps a seat (counted in ``ActivitySeats.taken``) until the member
+    # confirms it or this moment passes.
+    hold_until = models.DateTimeField(_("保留截止"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("取消时间"), null=True, blank=True)
     attended_at = models.DateTimeField(_("签到时间"), null=True, blank=True)
     checkin_method = models.CharField(
@@ -238,6 +248,10 @@ class Registration(models.Model):
                 condition=Q(state="cancelled", cancelled_at__isnull=False)
                 | (~Q(state="cancelled") & Q(cancelled_at__isnull=True)),
                 name="registration_cancelled_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="held") | Q(hold_until__isnull=False),
+                name="registration_held_has_deadline",
             ),
         ]  # fmt: skip
         indexes = [

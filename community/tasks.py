@@ -36,3 +36,27 @@ def process_photo(photo_id: int) -> str:
     from community.photos.services import photo_process
 
     return photo_process(photo_id=photo_id)
+
+
+@shared_task(name="community.expire_holds")
+def expire_holds() -> int:
+    """Every minute: pass on holds of the waiting list and of draw winners that ran out."""
+    from community.participation.services import holds_expire
+
+    return holds_expire()
+
+
+@shared_task(name="community.run_due_draws")
+def run_due_draws() -> int:
+    """Every minute: run the draws whose entry window has closed (a draw runs once)."""
+    from community.participation.services import draws_due
+
+    return draws_due()
+
+
+@shared_task(name="community.notify_draw_result", acks_late=True)
+def notify_draw_result(item_id: int) -> int:
+    """After a draw: tell each entrant who did not win their place on the waiting list."""
+    from community.participation.services import draw_notify_waiting
+
+    return draw_notify_waiting(item_id=item_id)

@@ -180,6 +180,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "community-open-windows": {"task": "community.announce_opened_windows", "schedule": 60.0},
     "community-flush-item-views": {"task": "community.flush_item_views", "schedule": 10.0},
+    # Waiting lists and draws: pass on holds that ran out, run draws whose window closed.
+    "community-expire-holds": {"task": "community.expire_holds", "schedule": 60.0},
+    "community-run-due-draws": {"task": "community.run_due_draws", "schedule": 60.0},
     # Loyalty (times in CELERY_TIMEZONE): expiry just after midnight, then tiers, then the proof.
     "loyalty-expire-points": {
         "task": "loyalty.expire_points",

@@ -20,11 +20,15 @@ from community import gate
 from community.models import (
     ActivityPage,
     ActivitySeats,
+    Draw,
+    DrawEntry,
+    ItemAllocation,
     ItemViewCount,
     OfferClaim,
     OfferCode,
     OfferInventory,
     OfferPage,
+    OfferWaitlistEntry,
     Registration,
 )
 from community.participation import services
@@ -52,6 +56,51 @@ def _window_state(now: datetime, opens: datetime | None, closes: datetime | None
 
 
 @dataclass
+class DrawPanel:
+    """The draw box of an item page: the commitment before, the seed and result after."""
+
+    allocation: ItemAllocation
+    draw: Draw
+    window: str  # upcoming, open, closed (waiting for the draw), drawn
+    entries: int
+    entry: DrawEntry | None = None  # the viewer's own
+    can_enter: bool = False
+    can_withdraw: bool = False
+    reason: str = ""
+
+
+def draw_panel(*, item, viewer: ViewerStatus) -> DrawPanel | None:
+    """What the draw box shows (None when the item is not allocated by a draw)."""
+    allocation = ItemAllocation.objects.filter(item_id=item.pk).first()
+    if allocation is None or allocation.mode != ItemAllocation.Mode.DRAW:
+        return None
+    draw = Draw.objects.filter(item_id=item.pk).first()
+    if draw is None:
+        return None
+    now = timezone.now()
+    window = (
+        "drawn"
+        if draw.drawn
+        else _window_state(now, allocation.entries_open_at, allocation.entries_close_at)
+    )
+    live = DrawEntry.objects.filter(draw=draw, withdrawn_at__isnull=True)
+    panel = DrawPanel(allocation, draw, window, live.count())
+    member = viewer.member
+    if not viewer.is_member or member is None:
+        panel.reason = _("只有正式会员可以参加抽签。")
+        return panel
+    panel.entry = live.filter(member=member).first()
+    if window == "open":
+        panel.can_enter = panel.entry is None
+        panel.can_withdraw = panel.entry is not None
+    elif window == "upcoming":
+        panel.reason = str(services.DrawNotOpen.default_message)
+    elif window == "closed":
+        panel.reason = _("报名已截止，等待开奖。")
+    return panel
+
+
+@dataclass
 class OfferPanel:
     offer: OfferPage
     window: str
@@ -60,16 +109,36 @@ class OfferPanel:
     claims: list[OfferClaim] = field(default_factory=list)  # the viewer's own, with codes
     can_claim: bool = False
     reason: str = ""  # why the viewer cannot claim, when they cannot
+    waitlist: OfferWaitlistEntry | None = None  # the viewer's open entry (waiting or held)
+    position: int | None = None  # 1-based place among those waiting
+    can_join_waitlist: bool = False
+    draw: DrawPanel | None = None
 
 
 def offer_stock(offer: OfferPage) -> tuple[int, int]:
+    """(total, remaining): units held for the waiting list or draw winners are not remaining."""
     inventory = OfferInventory.objects.filter(offer=offer).first()
     claimed = inventory.claimed if inventory else 0
+    held = inventory.held if inventory else 0
     if offer.code_mode == OfferPage.CodeMode.POOL:
         total = inventory.total if inventory else OfferCode.objects.filter(offer=offer).count()
     else:
-        total = max(offer.total_stock, claimed)
-    return total, max(total - claimed, 0)
+        total = max(offer.total_stock, claimed + held)
+    return total, max(total - claimed - held, 0)
+
+
+def _offer_waiting(offer_id: int):
+    return OfferWaitlistEntry.objects.filter(
+        offer_id=offer_id, state=OfferWaitlistEntry.State.WAITING,
+        member__state=Member.State.MEMBER,
+    )  # fmt: skip
+
+
+def offer_waitlist_position(entry: OfferWaitlistEntry) -> int | None:
+    """1-based place on an offer's waiting list, None when not waiting."""
+    if entry.state != OfferWaitlistEntry.State.WAITING:
+        return None
+    return _offer_waiting(entry.offer_id).filter(id__lte=entry.pk).count()
 
 
 def _available_points(member) -> int:
@@ -93,15 +162,28 @@ def offer_panel(*, offer: OfferPage, viewer: ViewerStatus, decision: gate.Decisi
     panel.claims = list(
         OfferClaim.objects.filter(offer=offer, member=member).order_by("created_at", "id")
     )
+    panel.draw = draw_panel(item=offer, viewer=viewer)
+    panel.waitlist = OfferWaitlistEntry.objects.filter(
+        offer=offer, member=member,
+        state__in=[OfferWaitlistEntry.State.WAITING, OfferWaitlistEntry.State.HELD],
+    ).first()  # fmt: skip
+    held = panel.waitlist is not None and panel.waitlist.state == OfferWaitlistEntry.State.HELD
+    if held and panel.waitlist.hold_until <= now:
+        panel.waitlist, held = None, False  # ended; passed on by the next touch or the sweep
+    if panel.waitlist is not None:
+        panel.position = offer_waitlist_position(panel.waitlist)
     limit = offer.per_member_limit
     if panel.window == "upcoming":
         panel.reason = _("尚未开始领取。")
     elif panel.window == "closed":
         panel.reason = str(services.OutsideClaimWindow.default_message)
+    elif panel.draw is not None and panel.draw.window != "drawn":
+        panel.reason = str(services.DrawPending.default_message)
     elif limit and len(panel.claims) >= limit:
         panel.reason = str(services.ClaimLimitReached.default_message)
-    elif remaining <= 0:
+    elif remaining <= 0 and not held:
         panel.reason = str(services.SoldOut.default_message)
+        panel.can_join_waitlist = panel.waitlist is None
     elif offer.points_price > 0 and _available_points(member) < offer.points_price:
         from loyalty.errors import InsufficientPoints
 
@@ -125,6 +207,8 @@ class ActivityPanel:
     can_checkin: bool = False
     deadline: datetime | None = None
     reason: str = ""
+    can_confirm: bool = False
+    draw: DrawPanel | None = None
 
 
 def waitlist_position(registration: Registration) -> int | None:
@@ -142,7 +226,7 @@ def _waiting(activity_id):
 
 
 def can_cancel(registration: Registration, activity: ActivityPage, now: datetime) -> bool:
-    if registration.state == Registration.State.WAITLISTED:
+    if registration.state in (Registration.State.WAITLISTED, Registration.State.HELD):
         return True
     if registration.state != Registration.State.REGISTERED:
         return False
@@ -170,20 +254,31 @@ def activity_panel(
     if not viewer.is_member or member is None:
         panel.reason = _("只有正式会员可以报名。")
         return panel
+    panel.draw = draw_panel(item=activity, viewer=viewer)
     panel.registration = (
         Registration.objects.filter(activity=activity, member=member)
         .exclude(state=Registration.State.CANCELLED)
         .first()
     )
-    if panel.registration is not None:
-        panel.position = waitlist_position(panel.registration)
-        panel.can_cancel = can_cancel(panel.registration, activity, now)
+    registration = panel.registration
+    if (
+        registration is not None
+        and registration.state == Registration.State.HELD
+        and registration.hold_until <= now
+    ):
+        panel.registration = registration = None  # ended; passed on by the next touch
+    if registration is not None:
+        panel.position = waitlist_position(registration)
+        panel.can_cancel = can_cancel(registration, activity, now)
+        panel.can_confirm = registration.state == Registration.State.HELD
         # Check-in is at the door, by the membership card's QR code: point the member to it.
-        panel.can_checkin = panel.registration.state == Registration.State.REGISTERED and (
+        panel.can_checkin = registration.state == Registration.State.REGISTERED and (
             activity_is_today(activity, now)
         )
     elif panel.window == "upcoming":
         panel.reason = _("报名尚未开始。")
+    elif panel.draw is not None and panel.draw.window != "drawn":
+        panel.reason = str(services.DrawPending.default_message)
     elif panel.window == "closed":
         panel.reason = str(services.OutsideRegistrationWindow.default_message)
     else:
@@ -406,4 +501,81 @@ def checkin_activities(now: datetime):
             attended_count=count(Registration.State.ATTENDED),
         )
         .order_by("starts_at", "pk")
+    )
+
+
+def offer_waitlist(offer: OfferPage):
+    """Staff view of an offer's waiting list: holds first, then those waiting, in order."""
+    return (
+        OfferWaitlistEntry.objects.filter(
+            offer=offer,
+            state__in=[OfferWaitlistEntry.State.HELD, OfferWaitlistEntry.State.WAITING],
+        )
+        .select_related("member", "member__tier")
+        .annotate(
+            state_order=Case(When(state=OfferWaitlistEntry.State.HELD, then=Value(0)),
+                             default=Value(1))
+        )
+        .order_by("state_order", "id")
+    )  # fmt: skip
+
+
+# --- draws: the public record -------------------------------------------------------------------
+
+
+def draw_record(item) -> dict | None:
+    """The published record of an item's draw, as anyone may check it (docs/verify_draw.py).
+
+    Only pseudonymous entry ids and weights: no name, no member id. The entry list is published
+    once entries have closed, the seed, order and winners once the draw has run; before that
+    only the commitment.
+    """
+    allocation = ItemAllocation.objects.filter(item_id=item.pk).first()
+    draw = Draw.objects.filter(item_id=item.pk).first()
+    if allocation is None or draw is None:
+        return None
+    now = timezone.now()
+    closed = draw.drawn or (
+        allocation.entries_close_at is not None and now >= allocation.entries_close_at
+    )
+    record: dict = {
+        "item": item.pk,
+        "title": item.title,
+        "algorithm": services.ALGORITHM,
+        "commitment": draw.commitment,
+        "committed_at": draw.committed_at.isoformat(),
+        "entries_open_at": allocation.entries_open_at and allocation.entries_open_at.isoformat(),
+        "entries_close_at": allocation.entries_close_at and allocation.entries_close_at.isoformat(),
+        "state": draw.state,
+        "seed": None,
+        "entries": None,
+        "entries_digest": None,
+        "units": None,
+        "order": None,
+        "winners": None,
+    }
+    if not closed:
+        return record
+    entries = services.published_entries(draw)
+    record["entries"] = [{"entry": public_id, "weight": weight} for public_id, weight in entries]
+    record["entries_digest"] = services.entries_digest(entries)
+    if draw.drawn:
+        ranked = list(
+            DrawEntry.objects.filter(draw=draw, withdrawn_at__isnull=True)
+            .order_by("rank")
+            .values_list("public_id", flat=True)
+        )
+        record.update(
+            seed=draw.seed, units=draw.units, order=ranked, winners=ranked[: draw.units],
+            drawn_at=draw.drawn_at.isoformat(),
+        )  # fmt: skip
+    return record
+
+
+def draw_entries_for_staff(item):
+    """Staff view of a draw's entries with the members behind them (never published)."""
+    return (
+        DrawEntry.objects.filter(draw__item_id=item.pk, withdrawn_at__isnull=True)
+        .select_related("member", "member__tier")
+        .order_by("rank", "id")
     )

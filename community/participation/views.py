@@ -7,13 +7,16 @@ page; nothing was changed when one is shown.
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
+from wagtail.models import Page
 
 from community import gate
 from community.models import ActivityPage, OfferPage, Registration
@@ -108,6 +111,129 @@ def registration_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         if activity is not None:
             return _back(request, activity, "registration")
     return redirect("community:my_activities")
+
+
+@login_required
+@require_POST
+def offer_waitlist_join(request: HttpRequest, pk: int) -> HttpResponse:
+    offer, viewer = _visible_item(request, OfferPage, pk)
+    member = _member_or_message(request, viewer)
+    if member is None or _too_many(request, "offer_claim", member, ACTIONS_PER_MINUTE, 60):
+        return _back(request, offer, "claim")
+    try:
+        services.offer_waitlist_join(offer=offer, member=member)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("已加入候补名单，有名额空出时按顺序为您保留并通知您。"))
+    return _back(request, offer, "claim")
+
+
+@login_required
+@require_POST
+def offer_waitlist_leave(request: HttpRequest, pk: int) -> HttpResponse:
+    offer, viewer = _visible_item(request, OfferPage, pk)
+    member = _member_or_message(request, viewer)
+    if member is None or _too_many(request, "offer_claim", member, ACTIONS_PER_MINUTE, 60):
+        return _back(request, offer, "claim")
+    try:
+        services.offer_waitlist_leave(offer=offer, member=member)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("已退出候补名单。"))
+    return _back(request, offer, "claim")
+
+
+@login_required
+@require_POST
+def registration_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    viewer = viewer_for_request(request)
+    if viewer.member is None:
+        raise Http404
+    registration = get_object_or_404(Registration, pk=pk, member=viewer.member)
+    activity, _viewer = _visible_item(request, ActivityPage, registration.activity_id)
+    if _too_many(request, "activity", viewer.member, ACTIONS_PER_MINUTE, 60):
+        return _back(request, activity, "registration")
+    try:
+        services.registration_confirm(registration=registration, member=viewer.member)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("报名成功，名额已为您确认。"))
+    return _back(request, activity, "registration")
+
+
+def _visible_draw_item(request: HttpRequest, pk: int):
+    """A live offer or activity the viewer may see (its teaser is enough), else 404."""
+    page = get_object_or_404(Page.objects.live(), pk=pk).specific
+    if not isinstance(page, OfferPage | ActivityPage):
+        raise Http404
+    viewer = viewer_for_request(request)
+    if not gate.decide(viewer, page, gate.Surface.PAGE).visible:
+        raise Http404
+    return page, viewer
+
+
+def _anchor(item) -> str:
+    return "claim" if isinstance(item, OfferPage) else "registration"
+
+
+@login_required
+@require_POST
+def draw_enter(request: HttpRequest, pk: int) -> HttpResponse:
+    item, viewer = _visible_draw_item(request, pk)
+    member = _member_or_message(request, viewer)
+    if member is None or _too_many(request, "draw", member, ACTIONS_PER_MINUTE, 60):
+        return _back(request, item, "draw")
+    try:
+        entry = services.draw_enter(item=item, member=member)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request, _("已参加抽签，您的报名编号是 %(id)s。") % {"id": entry.public_id}
+        )
+    return _back(request, item, "draw")
+
+
+@login_required
+@require_POST
+def draw_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    item, viewer = _visible_draw_item(request, pk)
+    member = _member_or_message(request, viewer)
+    if member is None or _too_many(request, "draw", member, ACTIONS_PER_MINUTE, 60):
+        return _back(request, item, "draw")
+    try:
+        services.draw_withdraw(item=item, member=member)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("已退出抽签。"))
+    return _back(request, item, "draw")
+
+
+@never_cache
+def draw_record(request: HttpRequest, pk: int) -> HttpResponse:
+    """The public record of a draw, for anyone who may see the item (its teaser is enough)."""
+    item, _viewer = _visible_draw_item(request, pk)
+    record = selectors.draw_record(item)
+    if record is None:
+        raise Http404
+    return render(
+        request, "community/participation/draw_record.html",
+        {"item": item, "record": record,
+         "record_json": json.dumps(record, ensure_ascii=False, indent=1)},
+    )  # fmt: skip
+
+
+@never_cache
+def draw_record_json(request: HttpRequest, pk: int) -> HttpResponse:
+    item, _viewer = _visible_draw_item(request, pk)
+    record = selectors.draw_record(item)
+    if record is None:
+        raise Http404
+    return JsonResponse(record, json_dumps_params={"ensure_ascii": False})
 
 
 def _member_page(request: HttpRequest, template: str, build) -> HttpResponse:

@@ -182,7 +182,7 @@ def test_outside_the_registration_window_changes_nothing(client, tiers, gold, wi
     assert snapshot(activity) == before
 
 
-def test_more_capacity_promotes_waiting_members(tiers):
+def test_more_capacity_holds_a_seat_for_the_first_waiting_member(tiers):
     activity = make_activity(tiers["gold"], capacity=1)
     first, second, third = (MemberFactory(tier=tiers["gold"]) for _ in range(3))
     for member in (first, second, third):
@@ -190,7 +190,7 @@ def test_more_capacity_promotes_waiting_members(tiers):
     activity.capacity = 2
     activity.save_revision().publish()
     services.activity_seats_sync(activity=activity)
-    assert Registration.objects.get(member=second).state == States.REGISTERED
+    assert Registration.objects.get(member=second).state == States.HELD
     assert Registration.objects.get(member=third).state == States.WAITLISTED
     assert ActivitySeats.objects.get(activity=activity).taken == 2
 
@@ -198,7 +198,7 @@ def test_more_capacity_promotes_waiting_members(tiers):
 # --- cancelling ---------------------------------------------------------------------------------
 
 
-def test_cancel_frees_the_seat_and_promotes_the_first_waiting_member(
+def test_cancel_frees_the_seat_and_holds_it_for_the_first_waiting_member(
     tiers, django_capture_on_commit_callbacks
 ):
     activity = make_activity(tiers["gold"], capacity=1)
@@ -214,8 +214,10 @@ def test_cancel_frees_the_seat_and_promotes_the_first_waiting_member(
     _result, events = published_to(first, cancel)
 
     assert Registration.objects.get(pk=seat.pk).state == States.CANCELLED
-    promoted = Registration.objects.get(member=first)
-    assert promoted.state == States.REGISTERED and promoted.promoted_at is not None
+    held = Registration.objects.get(member=first)
+    assert held.state == States.HELD and held.hold_until > timezone.now()
+    confirmed = services.registration_confirm(registration=held, member=first)
+    assert confirmed.state == States.REGISTERED and confirmed.promoted_at is not None
     assert Registration.objects.get(member=second).state == States.WAITLISTED
     assert positions(activity) == [1]
     assert ActivitySeats.objects.get(activity=activity).taken == 1
@@ -349,6 +351,8 @@ def test_cancellations_racing_with_registrations_keep_the_seat_count_true():
 
     race(9, act)
 
-    held = Registration.objects.filter(activity=activity, state=States.REGISTERED).count()
-    assert held == 3 == ActivitySeats.objects.get(activity=activity).taken
+    kept = Registration.objects.filter(
+        activity=activity, state__in=[States.REGISTERED, States.HELD]
+    ).count()
+    assert kept == 3 == ActivitySeats.objects.get(activity=activity).taken
     assert Registration.objects.filter(activity=activity, state=States.WAITLISTED).count() == 3

@@ -16,25 +16,51 @@ from community.participation.services.activities import (
     registration_cancel,
     registration_checkin,
     registration_closes,
+    registration_confirm,
 )
 from community.participation.services.checkin import CardCheckin, activity_checkin_by_card
+from community.participation.services.draws import (
+    ALGORITHM,
+    allocation_configure,
+    commitment_of,
+    draw_enter,
+    draw_notify_waiting,
+    draw_order,
+    draw_run,
+    draw_withdraw,
+    draws_due,
+    entries_digest,
+    published_entries,
+)
 from community.participation.services.errors import (
     AccountStateNotAllowed,
+    AlreadyEntered,
     AlreadyRegistered,
+    AlreadyWaiting,
     CancellationClosed,
     CardHolderNotAdmitted,
     CardHolderNotRegistered,
     ClaimLimitReached,
+    DrawClosed,
+    DrawNotDue,
+    DrawNotOpen,
+    DrawPending,
+    DrawSettingsLocked,
+    HoldExpired,
     IdempotencyConflict,
+    InvalidAllocation,
     InvalidCodes,
+    NotADraw,
     NotCancellable,
     NotRegistered,
     OfferNotReady,
     OutsideClaimWindow,
     OutsideRegistrationWindow,
     SoldOut,
+    StillAvailable,
     TierTooLow,
 )
+from community.participation.services.holds import allocation_of, draw_pending
 from community.participation.services.item_views import (
     item_view_count,
     item_view_record,
@@ -47,6 +73,11 @@ from community.participation.services.offers import (
     offer_codes_add,
     offer_inventory_sync,
     parse_codes,
+)
+from community.participation.services.waitlist import (
+    holds_expire,
+    offer_waitlist_join,
+    offer_waitlist_leave,
 )
 from core.errors import PermissionDenied
 
@@ -61,4 +92,10 @@ __all__ = [
     "attendance_recorded", "cancellation_deadline", "item_view_record",
     "offer_claim", "offer_codes_add", "offer_inventory_sync", "parse_codes",
     "registration_cancel", "registration_checkin", "registration_closes", "viewer_tier_code",
+    "ALGORITHM", "AlreadyEntered", "AlreadyWaiting", "DrawClosed", "DrawNotDue", "DrawNotOpen",
+    "DrawPending", "DrawSettingsLocked", "HoldExpired", "InvalidAllocation", "NotADraw",
+    "StillAvailable", "allocation_configure", "allocation_of", "commitment_of", "draw_enter",
+    "draw_notify_waiting", "draw_order", "draw_pending", "draw_run", "draw_withdraw",
+    "draws_due", "entries_digest", "holds_expire", "offer_waitlist_join", "offer_waitlist_leave",
+    "published_entries", "registration_confirm",
 ]  # fmt: skip

@@ -14,69 +14,31 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from community import gate
 from community.models import ActivityPage, ActivitySeats, Registration
 from community.participation.services.access import in_window, lock_member, require_full_access
 from community.participation.services.errors import (
     AlreadyRegistered,
     CancellationClosed,
+    DrawPending,
+    HoldExpired,
     NotCancellable,
     NotRegistered,
     OutsideRegistrationWindow,
     TierTooLow,
 )
+from community.participation.services.holds import draw_pending, seats_settle
 from core.audit import audit_record
 from core.errors import PermissionDenied
 from core.locking import Lock, lock_rows
-from core.models import Notification
-from core.notifications import notify, notify_staff
+from core.notifications import notify_staff
 from loyalty.services import points_account_lock
 from members.models import Member
-from members.selectors import ViewerStatus
-
-
-def _promote_waitlisted(seats: ActivitySeats, activity: ActivityPage, now: datetime) -> int:
-    """Fill free seats from the waiting list, first come first served. Seats row is locked."""
-    free = seats.capacity - seats.taken
-    if free <= 0:
-        return 0
-    (waiting,) = lock_rows(
-        (Lock.CODES, Registration.objects.select_related("member")
-         .filter(activity=activity, state=Registration.State.WAITLISTED,
-                 member__state=Member.State.MEMBER)
-         .order_by("id")[:free])
-    )  # fmt: skip
-    for registration in waiting:
-        registration.state = Registration.State.REGISTERED
-        registration.promoted_at = now
-        registration.save(update_fields=["state", "promoted_at"])
-        _notify_promoted(registration, activity)
-    if waiting:
-        ActivitySeats.objects.filter(pk=seats.pk).update(taken=F("taken") + len(waiting))
-        seats.taken += len(waiting)
-    return len(waiting)
-
-
-def _notify_promoted(registration: Registration, activity: ActivityPage) -> None:
-    member = registration.member
-    viewer = ViewerStatus(member.state, tier=member.tier, member=member)
-    if gate.decide(viewer, activity, gate.Surface.NOTIFICATION).full:
-        title = _("候补转正：%(title)s") % {"title": activity.title}
-        link = activity.url or ""
-    else:  # never name an item the member may no longer read
-        title, link = _("您的候补报名已转为正式报名"), "/community/my/activities/"
-    notify(
-        user_id=member.user_id,
-        kind=Notification.Kind.WAITLIST_PROMOTED,
-        title=title,
-        link=link,
-        dedupe_key=f"promoted:{registration.pk}",
-    )
 
 
 def _lock_seats(activity: ActivityPage, now: datetime) -> ActivitySeats:
     """Create the activity's seat row if missing, lock it, follow the page's capacity (never
-    below the seats already taken) and promote waiting members into any new seats."""
+    below the seats already taken), pass on overdue holds and offer any free seat to the
+    waiting list as a hold (``holds.seats_settle``)."""
     ActivitySeats.objects.bulk_create(
         [ActivitySeats(activity=activity, capacity=activity.capacity, taken=0)],
         ignore_conflicts=True,
@@ -86,7 +48,7 @@ def _lock_seats(activity: ActivityPage, now: datetime) -> ActivitySeats:
     if capacity != seats.capacity:
         seats.capacity = capacity
         seats.save(update_fields=["capacity"])
-    _promote_waitlisted(seats, activity, now)
+    seats.settled = seats_settle(seats, activity, now)
     return seats
 
 
@@ -109,8 +71,10 @@ def activity_register(*, activity: ActivityPage, member: Member) -> Registration
         if not in_window(now, activity.registration_opens_at, registration_closes(activity)):
             raise OutsideRegistrationWindow
         seats = _lock_seats(activity, now)
-        open_states = (Registration.State.REGISTERED, Registration.State.WAITLISTED,
-                       Registration.State.ATTENDED)  # fmt: skip
+        if draw_pending(activity):
+            raise DrawPending
+        open_states = (Registration.State.REGISTERED, Registration.State.HELD,
+                       Registration.State.WAITLISTED, Registration.State.ATTENDED)  # fmt: skip
         if Registration.objects.filter(
             activity=activity, member=member, state__in=open_states
         ).exists():
@@ -132,10 +96,11 @@ def cancellation_deadline(activity: ActivityPage) -> datetime | None:
 
 
 def registration_cancel(*, registration: Registration, member: Member) -> Registration:
-    """Cancel the member's own registration; a freed seat goes to the first waiting member.
+    """Cancel the member's own registration; a freed seat is held for the first waiting
+    member.
 
-    Leaving the waiting list is always possible; giving back a seat only before the
-    cancellation deadline.
+    Leaving the waiting list or declining a held seat is always possible; giving back a seat
+    only before the cancellation deadline.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -151,9 +116,11 @@ def registration_cancel(*, registration: Registration, member: Member) -> Regist
             return registration
         if registration.state == Registration.State.ATTENDED:
             raise NotCancellable
-        held_seat = registration.state == Registration.State.REGISTERED
+        held_seat = registration.state in (Registration.State.REGISTERED,
+                                           Registration.State.HELD)  # fmt: skip
         deadline = cancellation_deadline(activity)
-        if held_seat and deadline is not None and now >= deadline:
+        if (registration.state == Registration.State.REGISTERED and deadline is not None
+                and now >= deadline):  # fmt: skip
             raise CancellationClosed
         registration.state = Registration.State.CANCELLED
         registration.cancelled_at = now
@@ -161,7 +128,36 @@ def registration_cancel(*, registration: Registration, member: Member) -> Regist
         if held_seat:
             ActivitySeats.objects.filter(pk=seats.pk).update(taken=F("taken") - 1)
             seats.taken -= 1
-            _promote_waitlisted(seats, activity, now)
+            seats_settle(seats, activity, now)
+    return registration
+
+
+def registration_confirm(*, registration: Registration, member: Member) -> Registration:
+    """Take the seat held for ``member`` (from the waiting list or a draw) before its hold
+    ends; confirming twice is the same as once.
+
+    Lock order as ``registration_cancel``: member → ``ActivitySeats`` → the registration. The
+    seat lock first passes on overdue holds, so a hold that ended a moment ago is refused even
+    if the beat task has not run yet.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        member = lock_member(member)
+        if registration.member_id != member.pk:
+            raise PermissionDenied
+        activity = ActivityPage.objects.get(pk=registration.activity_id)
+        require_full_access(member, activity, TierTooLow(_("等级不够，无法报名这个活动。")))
+        _lock_seats(activity, now)
+        (registration,) = lock_rows((Lock.CODES, Registration.objects.filter(pk=registration.pk)))[
+            0
+        ]
+        if registration.state in (Registration.State.REGISTERED, Registration.State.ATTENDED):
+            return registration
+        if registration.state != Registration.State.HELD:
+            raise HoldExpired
+        registration.state, registration.promoted_at = Registration.State.REGISTERED, now
+        registration.save(update_fields=["state", "promoted_at"])
+        notify_staff(counter="registrations")
     return registration
 
 

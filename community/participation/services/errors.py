@@ -81,3 +81,58 @@ class CardHolderNotRegistered(DomainError):
 class CardHolderNotAdmitted(DomainError):
     code = "card_holder_not_admitted"
     default_message = _("该会员的账户状态不允许签到（非正式会员、已暂停或已退出）。")
+
+
+class HoldExpired(DomainError):
+    code = "hold_expired"
+    default_message = _("为您保留的名额已过期，已顺延给下一位。")
+
+
+class StillAvailable(DomainError):
+    code = "still_available"
+    default_message = _("还有名额，请直接领取或报名，不需要候补。")
+
+
+class AlreadyWaiting(DomainError):
+    code = "already_waiting"
+    default_message = _("您已经在候补名单中了。")
+
+
+class DrawPending(DomainError):
+    code = "draw_pending"
+    default_message = _("名额将通过抽签分配，请在报名期内参加抽签，开奖后再来。")
+
+
+class NotADraw(DomainError):
+    code = "not_a_draw"
+    default_message = _("这个项目不抽签。")
+
+
+class DrawNotOpen(DomainError):
+    code = "draw_not_open"
+    default_message = _("抽签报名尚未开始。")
+
+
+class DrawClosed(DomainError):
+    code = "draw_closed"
+    default_message = _("抽签报名已截止，您的报名没有被接受。")
+
+
+class AlreadyEntered(DomainError):
+    code = "already_entered"
+    default_message = _("您已经参加了这次抽签。")
+
+
+class DrawNotDue(DomainError):
+    code = "draw_not_due"
+    default_message = _("抽签报名截止后才能开奖。")
+
+
+class DrawSettingsLocked(DomainError):
+    code = "draw_settings_locked"
+    default_message = _("已经有会员参加抽签，分配方式、报名时间和权重不能再修改。")
+
+
+class InvalidAllocation(DomainError):
+    code = "invalid_allocation"
+    default_message = _("分配设置不正确。")

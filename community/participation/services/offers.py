@@ -17,10 +17,11 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from community.models import OfferClaim, OfferCode, OfferInventory, OfferPage
+from community.models import OfferClaim, OfferCode, OfferInventory, OfferPage, OfferWaitlistEntry
 from community.participation.services.access import in_window, lock_member, require_full_access
 from community.participation.services.errors import (
     ClaimLimitReached,
+    DrawPending,
     IdempotencyConflict,
     InvalidCodes,
     OfferNotReady,
@@ -28,6 +29,7 @@ from community.participation.services.errors import (
     SoldOut,
     TierTooLow,
 )
+from community.participation.services.holds import draw_pending, offer_settle
 from core.audit import audit_record
 from core.locking import Lock, lock_one, lock_rows
 from core.notifications import notify_staff
@@ -38,22 +40,25 @@ MAX_CODE_LENGTH = 64
 MAX_CODES_PER_UPLOAD = 20_000
 
 
-def _inventory_total(offer: OfferPage, claimed: int) -> int:
+def _inventory_total(offer: OfferPage, committed: int) -> int:
+    """``committed`` is what is claimed or held: lowering the stock never takes those back."""
     if offer.code_mode == OfferPage.CodeMode.POOL:
         return OfferCode.objects.filter(offer=offer).count()
-    return max(offer.total_stock, claimed)  # lowering the stock never un-claims anything
+    return max(offer.total_stock, committed)
 
 
-def _lock_inventory(offer: OfferPage) -> OfferInventory:
-    """Create the offer's inventory row if missing, lock it and bring ``total`` up to date."""
+def _lock_inventory(offer: OfferPage, now=None) -> OfferInventory:
+    """Create the offer's inventory row if missing, lock it, bring ``total`` up to date, pass
+    on overdue holds and hold any free unit for the waiting list (``holds.offer_settle``)."""
     OfferInventory.objects.bulk_create(
         [OfferInventory(offer=offer, total=0, claimed=0)], ignore_conflicts=True
     )
     (inventory,) = lock_rows((Lock.STOCK, OfferInventory.objects.filter(offer=offer)))[0]
-    total = _inventory_total(offer, inventory.claimed)
+    total = _inventory_total(offer, inventory.claimed + inventory.held)
     if total != inventory.total:
         inventory.total = total
         inventory.save(update_fields=["total"])
+    inventory.settled = offer_settle(inventory, offer, now or timezone.now())
     return inventory
 
 
@@ -69,7 +74,9 @@ def offer_claim(*, offer: OfferPage, member: Member, idempotency_key: str) -> Of
     Checks, in this order, each raising before any write: account state, the gate (tier and
     early access), the claim window, points availability, the per-member limit and the stock.
     The limit and the stock are counted under the inventory lock, so concurrent claims cannot
-    exceed either; the pool code is taken with ``SKIP LOCKED`` and is unique per claim.
+    exceed either; the pool code is taken with ``SKIP LOCKED`` and is unique per claim. Units
+    held for others (waiting list, draw winners) are not available; a member who holds one
+    claims it here, and their hold ends as claimed.
     """
     key = (idempotency_key or "").strip()[:64]
     if not key:
@@ -89,12 +96,21 @@ def offer_claim(*, offer: OfferPage, member: Member, idempotency_key: str) -> Of
         if offer.code_mode == OfferPage.CodeMode.SHARED and not offer.shared_code.strip():
             raise OfferNotReady
 
-        inventory = _lock_inventory(offer)
+        inventory = _lock_inventory(offer, now)
+        if draw_pending(offer):
+            raise DrawPending
+        hold = lock_one(
+            Lock.CODES,
+            OfferWaitlistEntry.objects.filter(
+                offer=offer, member=member, state=OfferWaitlistEntry.State.HELD
+            ),
+        )
         if offer.per_member_limit:  # 0 means no per-member limit
             mine = OfferClaim.objects.filter(offer=offer, member=member).count()
             if mine >= offer.per_member_limit:
                 raise ClaimLimitReached
-        if inventory.claimed >= inventory.total:
+        mine_held = 1 if hold is not None else 0
+        if inventory.claimed + inventory.held - mine_held >= inventory.total:
             raise SoldOut
 
         pool_code = None
@@ -116,7 +132,12 @@ def offer_claim(*, offer: OfferPage, member: Member, idempotency_key: str) -> Of
             offer=offer, member=member, pool_code=pool_code, code=code,
             points_spent=offer.points_price, idempotency_key=key, created_at=now,
         )  # fmt: skip
-        OfferInventory.objects.filter(pk=inventory.pk).update(claimed=F("claimed") + 1)
+        if hold is not None:
+            hold.state, hold.closed_at = OfferWaitlistEntry.State.CLAIMED, now
+            hold.save(update_fields=["state", "closed_at"])
+        OfferInventory.objects.filter(pk=inventory.pk).update(
+            claimed=F("claimed") + 1, held=F("held") - mine_held
+        )
         notify_staff(counter="claims")
         points_award_for_event(
             member=member,
@@ -183,8 +204,10 @@ def offer_codes_add(
         OfferCode.objects.bulk_create(
             [OfferCode(offer=offer, code=code, uploaded_by=actor) for code in new], batch_size=1000
         )
-        total = _inventory_total(offer, inventory.claimed)
+        total = _inventory_total(offer, inventory.claimed + inventory.held)
         OfferInventory.objects.filter(pk=inventory.pk).update(total=total)
+        inventory.total = total
+        offer_settle(inventory, offer, timezone.now())  # new codes go to the waiting list first
         audit_record(
             action="offer.codes_added", actor=actor, target=offer, ip=ip,
             after={"added": len(new), "duplicates": len(unique) - len(new), "total": total},
