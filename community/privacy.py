@@ -25,8 +25,10 @@ from community.models import (
     CommentMention,
     CommentReport,
     CommentRevision,
+    DrawEntry,
     ItemLike,
     OfferClaim,
+    OfferWaitlistEntry,
     PhotoReport,
     Registration,
 )
@@ -57,11 +59,44 @@ def registrations(member: Member) -> Rows:
             "state": r.state,
             "registered_at": r.created_at,
             "promoted_from_waitlist_at": r.promoted_at,
+            "hold_until": r.hold_until,
             "cancelled_at": r.cancelled_at,
             "checked_in_at": r.attended_at,
             "checkin_method": r.checkin_method,
         }
         for r in rows.order_by("created_at", "pk")
+    ]
+
+
+def offer_waitlist(member: Member) -> Rows:
+    rows = OfferWaitlistEntry.objects.filter(member=member).select_related("offer")
+    return [
+        {
+            "offer": e.offer.title,
+            "state": e.state,
+            "origin": e.origin,
+            "joined_at": e.created_at,
+            "held_at": e.held_at,
+            "hold_until": e.hold_until,
+            "ended_at": e.closed_at,
+        }
+        for e in rows.order_by("created_at", "pk")
+    ]
+
+
+def draw_entries(member: Member) -> Rows:
+    rows = DrawEntry.objects.filter(member=member).select_related("draw__item")
+    return [
+        {
+            "item": e.draw.item.title,
+            "entry_id": e.public_id,
+            "weight": e.weight,
+            "entered_at": e.created_at,
+            "withdrawn_at": e.withdrawn_at,
+            "rank": e.rank,
+            "won": e.won,
+        }
+        for e in rows.order_by("created_at", "pk")
     ]
 
 
@@ -263,6 +298,13 @@ def register() -> None:
             _("活动报名、候补、取消和签到记录。"),
             registrations,
         ),
+        Section(
+            "offer_waitlist",
+            _("优惠候补"),
+            _("您加入的优惠候补名单和为您保留的名额。"),
+            offer_waitlist,
+        ),
+        Section("draw_entries", _("抽签"), _("您参加的抽签、报名编号和结果。"), draw_entries),
         Section("comments", _("评论"), _("您发表的评论和回复（显示的内容与审核结果）。"), comments),
         Section(
             "comment_revisions",

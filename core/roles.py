@@ -25,7 +25,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     MARKETING_EDITOR: [
         ADMIN_ACCESS,
         "community.view_offerclaim", "community.add_offercode", "community.view_registration",
-        "community.change_registration",
+        "community.change_registration", "community.change_itemallocation",
         "wagtailimages.add_image", "wagtailimages.change_image", "wagtailimages.choose_image",
         "wagtaildocs.add_document", "wagtaildocs.change_document", "wagtaildocs.choose_document",
         "share.view_share", "share.change_sharesettings", "core.view_growth_report",

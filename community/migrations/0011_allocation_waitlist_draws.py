@@ -8,179 +8,396 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('community', '0010_checkin_by_membership_card'),
-        ('members', '0007_member_profile_birthday'),
+        ("community", "0010_checkin_by_membership_card"),
+        ("members", "0007_member_profile_birthday"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Draw',
+            name="Draw",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('open', '接受报名'), ('drawn', '已开奖')], default='open', max_length=8, verbose_name='状态')),
-                ('seed', models.CharField(max_length=64, verbose_name='种子')),
-                ('commitment', models.CharField(max_length=64, verbose_name='承诺值')),
-                ('committed_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='公布承诺时间')),
-                ('drawn_at', models.DateTimeField(blank=True, null=True, verbose_name='开奖时间')),
-                ('units', models.PositiveIntegerField(default=0, verbose_name='抽出名额')),
-                ('entries_digest', models.CharField(blank=True, max_length=64, verbose_name='报名名单摘要')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("open", "接受报名"), ("drawn", "已开奖")],
+                        default="open",
+                        max_length=8,
+                        verbose_name="状态",
+                    ),
+                ),
+                ("seed", models.CharField(max_length=64, verbose_name="种子")),
+                ("commitment", models.CharField(max_length=64, verbose_name="承诺值")),
+                (
+                    "committed_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="公布承诺时间"
+                    ),
+                ),
+                ("drawn_at", models.DateTimeField(blank=True, null=True, verbose_name="开奖时间")),
+                ("units", models.PositiveIntegerField(default=0, verbose_name="抽出名额")),
+                (
+                    "entries_digest",
+                    models.CharField(blank=True, max_length=64, verbose_name="报名名单摘要"),
+                ),
             ],
             options={
-                'verbose_name': '抽签',
-                'verbose_name_plural': '抽签',
+                "verbose_name": "抽签",
+                "verbose_name_plural": "抽签",
             },
         ),
         migrations.CreateModel(
-            name='DrawEntry',
+            name="DrawEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(max_length=16, verbose_name='报名编号')),
-                ('weight', models.PositiveSmallIntegerField(default=1, verbose_name='权重')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='报名时间')),
-                ('withdrawn_at', models.DateTimeField(blank=True, null=True, verbose_name='退出时间')),
-                ('rank', models.PositiveIntegerField(blank=True, null=True, verbose_name='抽签顺位')),
-                ('won', models.BooleanField(blank=True, null=True, verbose_name='中签')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.CharField(max_length=16, verbose_name="报名编号")),
+                ("weight", models.PositiveSmallIntegerField(default=1, verbose_name="权重")),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="报名时间"
+                    ),
+                ),
+                (
+                    "withdrawn_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="退出时间"),
+                ),
+                (
+                    "rank",
+                    models.PositiveIntegerField(blank=True, null=True, verbose_name="抽签顺位"),
+                ),
+                ("won", models.BooleanField(blank=True, null=True, verbose_name="中签")),
             ],
             options={
-                'verbose_name': '抽签报名',
-                'verbose_name_plural': '抽签报名',
+                "verbose_name": "抽签报名",
+                "verbose_name_plural": "抽签报名",
             },
         ),
         migrations.CreateModel(
-            name='ItemAllocation',
+            name="ItemAllocation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('first_come', '先到先得'), ('draw', '抽签')], default='first_come', max_length=12, verbose_name='分配方式')),
-                ('hold_hours', models.PositiveSmallIntegerField(default=24, help_text='候补或中签的会员须在此时长内确认，否则名额顺延给下一位。', verbose_name='保留时长（小时）')),
-                ('entries_open_at', models.DateTimeField(blank=True, null=True, verbose_name='抽签报名开始')),
-                ('entries_close_at', models.DateTimeField(blank=True, null=True, verbose_name='抽签报名截止')),
-                ('tier_weights', models.JSONField(blank=True, default=dict, verbose_name='等级权重')),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='更新时间')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("first_come", "先到先得"), ("draw", "抽签")],
+                        default="first_come",
+                        max_length=12,
+                        verbose_name="分配方式",
+                    ),
+                ),
+                (
+                    "hold_hours",
+                    models.PositiveSmallIntegerField(
+                        default=24,
+                        help_text="候补或中签的会员须在此时长内确认，否则名额顺延给下一位。",
+                        verbose_name="保留时长（小时）",
+                    ),
+                ),
+                (
+                    "entries_open_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="抽签报名开始"),
+                ),
+                (
+                    "entries_close_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="抽签报名截止"),
+                ),
+                (
+                    "tier_weights",
+                    models.JSONField(blank=True, default=dict, verbose_name="等级权重"),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="更新时间"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '分配设置',
-                'verbose_name_plural': '分配设置',
+                "verbose_name": "分配设置",
+                "verbose_name_plural": "分配设置",
             },
         ),
         migrations.CreateModel(
-            name='OfferWaitlistEntry',
+            name="OfferWaitlistEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('waiting', '候补中'), ('held', '保留中'), ('claimed', '已领取'), ('left', '已退出'), ('expired', '保留已过期')], max_length=8, verbose_name='状态')),
-                ('origin', models.CharField(choices=[('waitlist', '候补名单'), ('draw_won', '中签'), ('draw_lost', '未中签候补')], default='waitlist', max_length=10, verbose_name='来源')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='加入时间')),
-                ('held_at', models.DateTimeField(blank=True, null=True, verbose_name='保留时间')),
-                ('hold_until', models.DateTimeField(blank=True, null=True, verbose_name='保留截止')),
-                ('closed_at', models.DateTimeField(blank=True, null=True, verbose_name='结束时间')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("waiting", "候补中"),
+                            ("held", "保留中"),
+                            ("claimed", "已领取"),
+                            ("left", "已退出"),
+                            ("expired", "保留已过期"),
+                        ],
+                        max_length=8,
+                        verbose_name="状态",
+                    ),
+                ),
+                (
+                    "origin",
+                    models.CharField(
+                        choices=[
+                            ("waitlist", "候补名单"),
+                            ("draw_won", "中签"),
+                            ("draw_lost", "未中签候补"),
+                        ],
+                        default="waitlist",
+                        max_length=10,
+                        verbose_name="来源",
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="加入时间"
+                    ),
+                ),
+                ("held_at", models.DateTimeField(blank=True, null=True, verbose_name="保留时间")),
+                (
+                    "hold_until",
+                    models.DateTimeField(blank=True, null=True, verbose_name="保留截止"),
+                ),
+                ("closed_at", models.DateTimeField(blank=True, null=True, verbose_name="结束时间")),
             ],
             options={
-                'verbose_name': '优惠候补',
-                'verbose_name_plural': '优惠候补',
+                "verbose_name": "优惠候补",
+                "verbose_name_plural": "优惠候补",
             },
         ),
         migrations.RemoveConstraint(
-            model_name='offerinventory',
-            name='offer_inventory_claimed_le_total',
+            model_name="offerinventory",
+            name="offer_inventory_claimed_le_total",
         ),
         migrations.AddField(
-            model_name='offerinventory',
-            name='held',
-            field=models.PositiveIntegerField(default=0, verbose_name='保留中'),
+            model_name="offerinventory",
+            name="held",
+            field=models.PositiveIntegerField(default=0, verbose_name="保留中"),
         ),
         migrations.AddField(
-            model_name='registration',
-            name='hold_until',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='保留截止'),
+            model_name="registration",
+            name="hold_until",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="保留截止"),
         ),
         migrations.AlterField(
-            model_name='registration',
-            name='state',
-            field=models.CharField(choices=[('registered', '已报名'), ('held', '名额保留中'), ('waitlisted', '候补中'), ('cancelled', '已取消'), ('attended', '已签到')], max_length=12, verbose_name='状态'),
+            model_name="registration",
+            name="state",
+            field=models.CharField(
+                choices=[
+                    ("registered", "已报名"),
+                    ("held", "名额保留中"),
+                    ("waitlisted", "候补中"),
+                    ("cancelled", "已取消"),
+                    ("attended", "已签到"),
+                ],
+                max_length=12,
+                verbose_name="状态",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offerinventory',
-            constraint=models.CheckConstraint(condition=models.Q(('claimed__lte', django.db.models.expressions.CombinedExpression(models.F('total'), '-', models.F('held')))), name='offer_inventory_claimed_held_le_total'),
+            model_name="offerinventory",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "claimed__lte",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("total"), "-", models.F("held")
+                        ),
+                    )
+                ),
+                name="offer_inventory_claimed_held_le_total",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='registration',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('state', 'held'), _negated=True), ('hold_until__isnull', False), _connector='OR'), name='registration_held_has_deadline'),
+            model_name="registration",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("state", "held"), _negated=True),
+                    ("hold_until__isnull", False),
+                    _connector="OR",
+                ),
+                name="registration_held_has_deadline",
+            ),
         ),
         migrations.AddField(
-            model_name='draw',
-            name='item',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='draw', to='community.gatedpage', verbose_name='内容'),
+            model_name="draw",
+            name="item",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="draw",
+                to="community.gatedpage",
+                verbose_name="内容",
+            ),
         ),
         migrations.AddField(
-            model_name='drawentry',
-            name='draw',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='entries', to='community.draw', verbose_name='抽签'),
+            model_name="drawentry",
+            name="draw",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="entries",
+                to="community.draw",
+                verbose_name="抽签",
+            ),
         ),
         migrations.AddField(
-            model_name='drawentry',
-            name='member',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='draw_entries', to='members.member', verbose_name='会员'),
+            model_name="drawentry",
+            name="member",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="draw_entries",
+                to="members.member",
+                verbose_name="会员",
+            ),
         ),
         migrations.AddField(
-            model_name='itemallocation',
-            name='item',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='allocation', to='community.gatedpage', verbose_name='内容'),
+            model_name="itemallocation",
+            name="item",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="allocation",
+                to="community.gatedpage",
+                verbose_name="内容",
+            ),
         ),
         migrations.AddField(
-            model_name='itemallocation',
-            name='updated_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='更新人'),
+            model_name="itemallocation",
+            name="updated_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="更新人",
+            ),
         ),
         migrations.AddField(
-            model_name='offerwaitlistentry',
-            name='member',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='offer_waitlist', to='members.member', verbose_name='会员'),
+            model_name="offerwaitlistentry",
+            name="member",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="offer_waitlist",
+                to="members.member",
+                verbose_name="会员",
+            ),
         ),
         migrations.AddField(
-            model_name='offerwaitlistentry',
-            name='offer',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='waitlist', to='community.offerpage', verbose_name='优惠'),
+            model_name="offerwaitlistentry",
+            name="offer",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="waitlist",
+                to="community.offerpage",
+                verbose_name="优惠",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='draw',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('drawn_at__isnull', True), ('state', 'open')), models.Q(('drawn_at__isnull', False), ('state', 'drawn')), _connector='OR'), name='draw_drawn_has_time'),
+            model_name="draw",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("drawn_at__isnull", True), ("state", "open")),
+                    models.Q(("drawn_at__isnull", False), ("state", "drawn")),
+                    _connector="OR",
+                ),
+                name="draw_drawn_has_time",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='draw',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('seed', ''), _negated=True), models.Q(('commitment', ''), _negated=True)), name='draw_seed_committed'),
+            model_name="draw",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("seed", ""), _negated=True),
+                    models.Q(("commitment", ""), _negated=True),
+                ),
+                name="draw_seed_committed",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='drawentry',
-            constraint=models.UniqueConstraint(condition=models.Q(('withdrawn_at__isnull', True)), fields=('draw', 'member'), name='draw_entry_one_per_member'),
+            model_name="drawentry",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("withdrawn_at__isnull", True)),
+                fields=("draw", "member"),
+                name="draw_entry_one_per_member",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='drawentry',
-            constraint=models.UniqueConstraint(fields=('draw', 'public_id'), name='draw_entry_public_id'),
+            model_name="drawentry",
+            constraint=models.UniqueConstraint(
+                fields=("draw", "public_id"), name="draw_entry_public_id"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='drawentry',
-            constraint=models.CheckConstraint(condition=models.Q(('weight__gte', 1)), name='draw_entry_weight_positive'),
+            model_name="drawentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("weight__gte", 1)), name="draw_entry_weight_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='itemallocation',
-            constraint=models.CheckConstraint(condition=models.Q(('hold_hours__gte', 1), ('hold_hours__lte', 336)), name='allocation_hold_hours_range'),
+            model_name="itemallocation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("hold_hours__gte", 1), ("hold_hours__lte", 336)),
+                name="allocation_hold_hours_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='itemallocation',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('mode', 'draw'), _negated=True), models.Q(('entries_close_at__gt', models.F('entries_open_at')), ('entries_open_at__isnull', False)), _connector='OR'), name='allocation_draw_has_window'),
+            model_name="itemallocation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("mode", "draw"), _negated=True),
+                    models.Q(
+                        ("entries_close_at__gt", models.F("entries_open_at")),
+                        ("entries_open_at__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="allocation_draw_has_window",
+            ),
         ),
         migrations.AddIndex(
-            model_name='offerwaitlistentry',
-            index=models.Index(fields=['offer', 'state', 'id'], name='offer_waitlist_queue_idx'),
+            model_name="offerwaitlistentry",
+            index=models.Index(fields=["offer", "state", "id"], name="offer_waitlist_queue_idx"),
         ),
         migrations.AddConstraint(
-            model_name='offerwaitlistentry',
-            constraint=models.UniqueConstraint(condition=models.Q(('state__in', ['waiting', 'held'])), fields=('offer', 'member'), name='offer_waitlist_one_open_per_member'),
+            model_name="offerwaitlistentry",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("state__in", ["waiting", "held"])),
+                fields=("offer", "member"),
+                name="offer_waitlist_one_open_per_member",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offerwaitlistentry',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('state', 'held'), _negated=True), models.Q(('held_at__isnull', False), ('hold_until__isnull', False)), _connector='OR'), name='offer_waitlist_held_has_deadline'),
+            model_name="offerwaitlistentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("state", "held"), _negated=True),
+                    models.Q(("held_at__isnull", False), ("hold_until__isnull", False)),
+                    _connector="OR",
+                ),
+                name="offer_waitlist_held_has_deadline",
+            ),
         ),
     ]

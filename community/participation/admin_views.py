@@ -10,19 +10,23 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
+from wagtail.models import Page
 
-from community.models import ActivityPage, OfferPage, Registration
+from community.models import ActivityPage, Draw, ItemAllocation, OfferPage, Registration
+from community.models_allocation import DEFAULT_HOLD_HOURS
 from community.participation import selectors, services
 from core.adminkit import has_any_perm, permission_required
 from core.csvexport import csv_response
 from core.errors import DomainError
 from core.ratelimit import client_ip
+from members.models import Tier
 
 PER_PAGE = 50
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -31,9 +35,11 @@ PERM_VIEW_CLAIMS = "community.view_offerclaim"
 PERM_ADD_CODES = "community.add_offercode"
 PERM_VIEW_REGISTRATIONS = "community.view_registration"
 PERM_CHECKIN = "community.change_registration"  # also the card scanner's (checkin_views)
-OVERVIEW_PERMS = (PERM_VIEW_CLAIMS, PERM_ADD_CODES, PERM_VIEW_REGISTRATIONS, PERM_CHECKIN)
-OFFER_PERMS = (PERM_VIEW_CLAIMS, PERM_ADD_CODES)
-ACTIVITY_PERMS = (PERM_VIEW_REGISTRATIONS, PERM_CHECKIN)
+PERM_ALLOCATE = "community.change_itemallocation"
+OVERVIEW_PERMS = (PERM_VIEW_CLAIMS, PERM_ADD_CODES, PERM_VIEW_REGISTRATIONS, PERM_CHECKIN,
+                  PERM_ALLOCATE)  # fmt: skip
+OFFER_PERMS = (PERM_VIEW_CLAIMS, PERM_ADD_CODES, PERM_ALLOCATE)
+ACTIVITY_PERMS = (PERM_VIEW_REGISTRATIONS, PERM_CHECKIN, PERM_ALLOCATE)
 
 
 class CodeUploadForm(forms.Form):
@@ -61,6 +67,129 @@ class CodeUploadForm(forms.Form):
         if not data["parsed"]:
             raise forms.ValidationError(_("请填写或上传至少一个券码。"))
         return data
+
+
+class AllocationForm(forms.Form):
+    """First come or a draw, the hold duration, the entry window and a weight per tier."""
+
+    mode = forms.ChoiceField(label=gettext_lazy("分配方式"), choices=ItemAllocation.Mode.choices)
+    hold_hours = forms.IntegerField(
+        label=gettext_lazy("保留时长（小时）"), min_value=1, max_value=24 * 14,
+        initial=DEFAULT_HOLD_HOURS,
+        help_text=gettext_lazy("候补或中签的会员须在此时长内确认，否则名额顺延给下一位。"),
+    )  # fmt: skip
+    entries_open_at = forms.DateTimeField(
+        label=gettext_lazy("抽签报名开始"), required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )  # fmt: skip
+    entries_close_at = forms.DateTimeField(
+        label=gettext_lazy("抽签报名截止"), required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )  # fmt: skip
+
+    def __init__(self, *args, tiers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tiers = list(tiers)
+        for tier in self.tiers:
+            self.fields[f"weight_{tier.code}"] = forms.IntegerField(
+                label=gettext_lazy("%(tier)s 权重") % {"tier": tier.name},
+                min_value=1, max_value=100, initial=1,
+            )  # fmt: skip
+
+    def weights(self) -> dict[str, int]:
+        return {tier.code: self.cleaned_data[f"weight_{tier.code}"] for tier in self.tiers}
+
+
+def _allocation_form(item, data=None) -> AllocationForm:
+    allocation = services.allocation_of(item)
+    initial = {"mode": ItemAllocation.Mode.FIRST_COME, "hold_hours": DEFAULT_HOLD_HOURS}
+    if allocation is not None:
+        initial.update(
+            mode=allocation.mode, hold_hours=allocation.hold_hours,
+            entries_open_at=allocation.entries_open_at and timezone.localtime(
+                allocation.entries_open_at),
+            entries_close_at=allocation.entries_close_at and timezone.localtime(
+                allocation.entries_close_at),
+        )  # fmt: skip
+        for code, weight in (allocation.tier_weights or {}).items():
+            initial[f"weight_{code}"] = weight
+    return AllocationForm(data, initial=initial, tiers=Tier.objects.order_by("rank"))
+
+
+def _allocation_context(request: HttpRequest, item) -> dict:
+    """The allocation section of an item's staff page: settings, draw and waiting list."""
+    if not request.user.has_perm(PERM_ALLOCATE):
+        return {"can_allocate": False}
+    draw = Draw.objects.filter(item_id=item.pk).first()
+    return {
+        "can_allocate": True,
+        "allocation_form": _allocation_form(item),
+        "draw": draw,
+        "draw_entries": list(selectors.draw_entries_for_staff(item)[:500]) if draw else [],
+        "draw_due": draw is not None and not draw.drawn
+        and services.allocation_of(item).entries_close_at <= timezone.now(),
+        "waitlist": list(selectors.offer_waitlist(item)[:500])
+        if isinstance(item, OfferPage) else [],
+    }  # fmt: skip
+
+
+def _item_admin_url(item) -> str:
+    name = (
+        "participation_admin:offer"
+        if isinstance(item, OfferPage)
+        else "participation_admin:activity"
+    )
+    return reverse(name, kwargs={"pk": item.pk})
+
+
+def _staff_item(pk: int):
+    page = get_object_or_404(Page, pk=pk).specific
+    if not isinstance(page, OfferPage | ActivityPage):
+        raise Http404
+    return page
+
+
+@permission_required(PERM_ALLOCATE)
+@require_POST
+def allocation_update(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _staff_item(pk)
+    form = _allocation_form(item, request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            for error in errors:
+                messages.error(request, f"{label}：{error}" if label else error)
+        return redirect(_item_admin_url(item))
+    data = form.cleaned_data
+    try:
+        services.allocation_configure(
+            item=item, actor=request.user, mode=data["mode"], hold_hours=data["hold_hours"],
+            entries_open_at=data["entries_open_at"], entries_close_at=data["entries_close_at"],
+            tier_weights=form.weights(), ip=client_ip(request),
+        )  # fmt: skip
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("分配设置已保存。"))
+    return redirect(_item_admin_url(item))
+
+
+@permission_required(PERM_ALLOCATE)
+@require_POST
+def draw_run(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _staff_item(pk)
+    try:
+        draw, ran = services.draw_run(item=item, actor=request.user, ip=client_ip(request))
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        if ran:
+            messages.success(
+                request, _("已开奖：%(n)s 个名额已为中签会员保留。") % {"n": draw.units}
+            )
+        else:
+            messages.info(request, _("这次抽签之前已经开奖，没有任何改变。"))
+    return redirect(_item_admin_url(item))
 
 
 def _page(request: HttpRequest, queryset):
@@ -96,6 +225,7 @@ def offer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and offer.code_mode == OfferPage.CodeMode.POOL,
         "page": _page(request, selectors.offer_claims(offer)) if can_view_claims else None,
         "form": CodeUploadForm(),
+        **_allocation_context(request, offer),
     }
     return render(request, "community/participation/admin/offer_detail.html", context)
 
@@ -157,6 +287,7 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_view": can_view,
         "can_checkin": request.user.has_perm(PERM_CHECKIN),
         "page": _page(request, selectors.activity_registrations(activity)) if can_view else None,
+        **_allocation_context(request, activity),
     }
     return render(request, "community/participation/admin/activity_detail.html", context)
 

@@ -441,8 +441,8 @@ def activity_registrations(activity: ActivityPage):
         .annotate(
             position=_position_subquery(),
             state_order=Case(
-                When(state__in=[Registration.State.REGISTERED, Registration.State.ATTENDED],
-                     then=Value(0)),
+                When(state__in=[Registration.State.REGISTERED, Registration.State.HELD,
+                                Registration.State.ATTENDED], then=Value(0)),
                 When(state=Registration.State.WAITLISTED, then=Value(1)),
                 default=Value(2),
             ),

@@ -28,6 +28,8 @@ admin_urlpatterns = [
     path("activities/<int:pk>/registrations.csv", views.registrations_export,
          name="registrations_csv"),
     path("registrations/<int:pk>/checkin/", views.registration_checkin, name="checkin"),
+    path("items/<int:pk>/allocation/", views.allocation_update, name="allocation"),
+    path("items/<int:pk>/draw/run/", views.draw_run, name="draw_run"),
 ]  # fmt: skip
 
 

@@ -52,6 +52,17 @@ def _lock_seats(activity: ActivityPage, now: datetime) -> ActivitySeats:
     return seats
 
 
+def activity_holds_settle(*, activity: ActivityPage) -> int:
+    """Pass on the activity's overdue holds in a transaction of their own (see
+    ``offers.offer_holds_settle``); how many ended."""
+    if not Registration.objects.filter(
+        activity=activity, state=Registration.State.HELD, hold_until__lte=timezone.now()
+    ).exists():
+        return 0
+    with transaction.atomic():
+        return _lock_seats(activity, timezone.now()).settled[0]
+
+
 def activity_seats_sync(*, activity: ActivityPage) -> ActivitySeats:
     """Follow a changed capacity (called when staff publish the activity)."""
     with transaction.atomic():
@@ -64,6 +75,7 @@ def registration_closes(activity: ActivityPage) -> datetime | None:
 
 def activity_register(*, activity: ActivityPage, member: Member) -> Registration:
     """Hold a seat for ``member`` or, when all are taken, put them on the waiting list."""
+    activity_holds_settle(activity=activity)
     now = timezone.now()
     with transaction.atomic():
         member = lock_member(member)
@@ -140,12 +152,13 @@ def registration_confirm(*, registration: Registration, member: Member) -> Regis
     seat lock first passes on overdue holds, so a hold that ended a moment ago is refused even
     if the beat task has not run yet.
     """
+    activity = ActivityPage.objects.get(pk=registration.activity_id)
+    activity_holds_settle(activity=activity)
     now = timezone.now()
     with transaction.atomic():
         member = lock_member(member)
         if registration.member_id != member.pk:
             raise PermissionDenied
-        activity = ActivityPage.objects.get(pk=registration.activity_id)
         require_full_access(member, activity, TierTooLow(_("等级不够，无法报名这个活动。")))
         _lock_seats(activity, now)
         (registration,) = lock_rows((Lock.CODES, Registration.objects.filter(pk=registration.pk)))[

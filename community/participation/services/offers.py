@@ -62,6 +62,21 @@ def _lock_inventory(offer: OfferPage, now=None) -> OfferInventory:
     return inventory
 
 
+def offer_holds_settle(*, offer: OfferPage) -> int:
+    """Pass on the offer's overdue holds in a transaction of their own; how many ended.
+
+    Member actions call this first: their own transaction settles too, but rolls back with a
+    refusal, and the next member in line should not wait for the sweep because of it. One
+    cheap query when nothing is overdue.
+    """
+    if not OfferWaitlistEntry.objects.filter(
+        offer=offer, state=OfferWaitlistEntry.State.HELD, hold_until__lte=timezone.now()
+    ).exists():
+        return 0
+    with transaction.atomic():
+        return _lock_inventory(offer).settled[0]
+
+
 def offer_inventory_sync(*, offer: OfferPage) -> OfferInventory:
     """Follow a changed stock or pool size (called when staff publish the offer)."""
     with transaction.atomic():
@@ -81,6 +96,7 @@ def offer_claim(*, offer: OfferPage, member: Member, idempotency_key: str) -> Of
     key = (idempotency_key or "").strip()[:64]
     if not key:
         raise IdempotencyConflict
+    offer_holds_settle(offer=offer)
     now = timezone.now()
     with transaction.atomic():
         member = lock_member(member)

@@ -35,7 +35,7 @@ from community.participation.services.errors import (
     TierTooLow,
 )
 from community.participation.services.holds import draw_pending, offer_settle
-from community.participation.services.offers import _lock_inventory
+from community.participation.services.offers import _lock_inventory, offer_holds_settle
 from core.locking import Lock, lock_one
 from core.notifications import notify_staff
 from members.models import Member
@@ -50,6 +50,7 @@ def offer_waitlist_join(*, offer: OfferPage, member: Member) -> OfferWaitlistEnt
     the claim window and for a member at their claim limit. The entry's id is drawn under the
     inventory lock, so id order is the order members joined.
     """
+    offer_holds_settle(offer=offer)
     now = timezone.now()
     with transaction.atomic():
         member = lock_member(member)
