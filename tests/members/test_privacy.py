@@ -223,7 +223,8 @@ def test_export_holds_everything_about_the_member_and_nothing_about_others(clien
         "profile", "segment", "consents", "admission", "invitations", "notifications",
         "notification_preferences", "audit_entries", "active_days", "points_account",
         "points_ledger", "points_lots", "pending_points", "tier_changes", "redemptions",
-        "offer_claims", "registrations", "comments", "comment_revisions", "likes",
+        "offer_claims", "registrations", "offer_waitlist", "draw_entries", "comments",
+        "comment_revisions", "likes",
         "comment_reports", "mentions", "activity_photos", "photo_reports", "shares",
         "share_attempts", "referrals", "partner_links", "partner_activity",
     }  # fmt: skip
