@@ -21,6 +21,7 @@ BENCHMARKS = [
     ("bench.realtime_broadcast", "Tier-wide websocket broadcast (issue: real-time)"),
     ("bench.staff_dashboard", "Staff dashboard charts over 100,000 members (issue: staff)"),
     ("bench.share_posting", "1,000 shares to Weibo through 2 workers (issue: share)"),
+    ("bench.partner_accruals", "Partner accruals, signed API vs by hand (issue: partners)"),
     ("bench.cluster", "Through nginx and PgBouncer: one and two web processes (issue: scale-out)"),
 ]
 
