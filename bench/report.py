@@ -22,6 +22,7 @@ BENCHMARKS = [
     ("bench.staff_dashboard", "Staff dashboard charts over 100,000 members (issue: staff)"),
     ("bench.share_posting", "1,000 shares to Weibo through 2 workers (issue: share)"),
     ("bench.partner_accruals", "Partner accruals, signed API vs by hand (issue: partners)"),
+    ("bench.photo_wall", "An activity's photo wall with 10 and 500 photos (issue: photo walls)"),
     ("bench.cluster", "Through nginx and PgBouncer: one and two web processes (issue: scale-out)"),
 ]
 
