@@ -12,6 +12,7 @@ from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from members.handles import normalise_handle
 from members.models import (
     AdmissionDecision,
     AdmissionSettings,
@@ -64,6 +65,7 @@ def _demo_member(uid, name, state, tier, followers, consent_text, now):
             "display_name": name,
             "weibo_uid": uid,
             "weibo_screen_name": name,
+            "mention_handle": normalise_handle(name),
             "weibo_followers": followers,
             "weibo_friends": 300,
             "weibo_statuses": 900,

@@ -114,6 +114,11 @@ class Member(models.Model):
     # Weibo profile, refreshed at every login.
     weibo_uid = models.CharField(_("微博 UID"), max_length=32, null=True, blank=True, unique=True)
     weibo_screen_name = models.CharField(_("微博昵称"), max_length=100, blank=True)
+    # The screen name normalised (``members.handles``): what @mentions match. Unique, and kept
+    # with the screen name at every login; None for a member whose name another took since.
+    mention_handle = models.CharField(
+        _("@用户名"), max_length=100, null=True, blank=True, unique=True, editable=False
+    )
     weibo_avatar_url = models.URLField(_("微博头像"), max_length=500, blank=True)
     weibo_location = models.CharField(_("所在地"), max_length=100, blank=True)
     weibo_gender = models.CharField(_("性别"), max_length=1, blank=True)
@@ -153,6 +158,12 @@ class Member(models.Model):
                 fields=["birthday_month", "birthday_day"],
                 condition=models.Q(birthday_month__isnull=False),
                 name="member_birthday",
+            ),
+            # Prefix search for @suggestions (LIKE 'abc%' under any collation).
+            models.Index(
+                fields=["mention_handle"],
+                name="member_handle_prefix",
+                opclasses=["varchar_pattern_ops"],
             ),
         ]
         constraints = [

@@ -35,6 +35,7 @@ from core.locking import Lock, lock_one, lock_rows
 from core.models import Notification
 from core.notifications import notify, notify_staff, written_for
 from members import hooks, selectors
+from members.handles import normalise_handle
 from members.models import (
     AdmissionDecision,
     AdmissionSettings,
@@ -234,11 +235,31 @@ class WeiboLogin:
         return cls(data["uid"], data.get("profile") or {}, token, data.get("expires_in"))
 
 
+def _take_handle(member: Member, screen_name: str) -> None:
+    """Give the member the handle of the screen name Weibo just reported.
+
+    Weibo keeps screen names unique, so another member holding the same handle has a stale
+    copy (they renamed themselves on Weibo and have not signed in since): the latest refresh
+    wins and theirs is cleared, to come back with their new name at their next login
+    (``members.handles``). Precondition: the caller holds this member's row lock; the other
+    row is updated (and so locked) after it, which only two members swapping names while
+    signing in at the same moment could make wait on each other.
+    """
+    handle = normalise_handle(screen_name)
+    if handle and handle != member.mention_handle:
+        holders = Member.objects.filter(mention_handle=handle)
+        if member.pk is not None:
+            holders = holders.exclude(pk=member.pk)
+        holders.update(mention_handle=None)
+    member.mention_handle = handle
+
+
 def _apply_login(member: Member, login: WeiboLogin) -> list[str]:
     fields = weibo_profile_fields(login.profile)
     for name, value in fields.items():
         setattr(member, name, value)
     member.weibo_uid = login.uid
+    _take_handle(member, fields["weibo_screen_name"])
     if not member.display_name:
         member.display_name = fields["weibo_screen_name"][:100]
     member.weibo_refreshed_at = timezone.now()
@@ -254,6 +275,7 @@ def _apply_login(member: Member, login: WeiboLogin) -> list[str]:
     return [
         *fields,
         "weibo_uid",
+        "mention_handle",
         "display_name",
         "weibo_refreshed_at",
         "zombie_suspected",
@@ -980,6 +1002,7 @@ def member_leave(*, member: Member, ip: str | None = None) -> None:
         ):
             setattr(member, name, "")
         member.weibo_uid = None
+        member.mention_handle = None
         member.membership_number = None
         member.weibo_followers = member.weibo_friends = member.weibo_statuses = 0
         member.weibo_created_at = member.weibo_token_expires_at = None

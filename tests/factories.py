@@ -6,6 +6,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from members.handles import normalise_handle
 from members.models import Consent, Member, Tier
 from members.selectors import current_consent_text
 
@@ -52,6 +53,10 @@ class MemberFactory(factory.django.DjangoModelFactory):
     state = Member.State.MEMBER
     display_name = factory.Sequence(lambda n: f"会员{n}")
     joined_at = factory.LazyFunction(timezone.now)
+    # As a login would set it: the normalised Weibo screen name, if the member has one.
+    mention_handle = factory.LazyAttribute(
+        lambda member: normalise_handle(getattr(member, "weibo_screen_name", ""))
+    )
 
     @factory.post_generation
     def consent(self, create, extracted, **kwargs):

@@ -12,19 +12,22 @@ from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.query import prefetch_related_objects
 
 from community import gate
 from community.interaction import moderation
-from community.interaction.services import is_commentable
+from community.interaction.services import is_commentable, viewer_of
 from community.models_interaction import (
     Comment,
     CommentLike,
+    CommentMention,
     CommentReport,
     ItemLike,
     ModerationKeyword,
 )
 from core.audit import audit_resolve
 from core.models import AuditEntry
+from members.models import Member
 from members.selectors import ViewerStatus
 
 State = Comment.State
@@ -92,6 +95,8 @@ def item_interaction(
         for each in (comment, *comment.thread_replies):
             each.own = member is not None and each.member_id == member.pk
             each.placeholder = each.state != State.PUBLISHED and not each.own
+    _attach_mention_links([c for thread in threads for c in (thread, *thread.thread_replies)],
+                          page)  # fmt: skip
     return ItemInteraction(
         threads=threads,
         pager=pager,
@@ -100,6 +105,29 @@ def item_interaction(
         liked=counts.liked,
         can_write=member is not None,
     )
+
+
+def _attach_mention_links(comments: list[Comment], page) -> None:
+    """``mention_links`` (handle → screen name) on each comment: the members it mentions who
+    are admitted and may still read the item, per the gate. One query, and only when a shown
+    comment has an "@" in it."""
+    for comment in comments:
+        comment.mention_links = {}
+    shown = {c.pk: c for c in comments if not c.placeholder and "@" in c.body}
+    if not shown:
+        return
+    rows = list(
+        CommentMention.objects.filter(
+            comment_id__in=list(shown), member__state=Member.State.MEMBER,
+            member__mention_handle__isnull=False,
+        ).select_related("member__tier")
+    )  # fmt: skip
+    if rows:
+        prefetch_related_objects([page], "tiers")
+    for row in rows:
+        member = row.member
+        if gate.decide(viewer_of(member), page, gate.Surface.NOTIFICATION).full:
+            shown[row.comment_id].mention_links[member.mention_handle] = member.weibo_screen_name
 
 
 @dataclass(frozen=True)
@@ -141,6 +169,50 @@ def _item_counts(page_id: int, member) -> _Counts:
         cursor.execute(sql, params)
         comments, likes, liked, threads = cursor.fetchone()
     return _Counts(comments, likes, bool(liked), threads)
+
+
+MENTION_SUGGESTIONS = 8
+_SUGGESTION_CANDIDATES = 50  # read this many by handle, then keep those the gate lets see
+
+
+@dataclass(frozen=True)
+class MentionSuggestion:
+    """What a member typing "@" is shown of another member: nothing beyond these three."""
+
+    handle: str  # the screen name, as it is written after "@"
+    name: str
+    avatar: str
+
+
+def mention_suggestions(*, page, member, prefix: str) -> list[MentionSuggestion]:
+    """Admitted members whose handle starts with ``prefix`` and who may read all of ``page``
+    (the gate, as for the mention itself), never ``member``; at most ``MENTION_SUGGESTIONS``,
+    by handle. Only members named here can be mentioned usefully on this item."""
+    from members.handles import HANDLE_MAX_LENGTH, normalise_handle
+
+    start = normalise_handle(prefix)
+    if not start or len(start) > HANDLE_MAX_LENGTH:
+        return []
+    candidates = (
+        Member.objects.filter(state=Member.State.MEMBER, mention_handle__startswith=start)
+        .exclude(pk=member.pk)
+        .select_related("tier")
+        .only("pk", "state", "tier", "mention_handle", "weibo_screen_name", "display_name",
+              "weibo_avatar_url")
+        .order_by("mention_handle")[:_SUGGESTION_CANDIDATES]
+    )  # fmt: skip
+    prefetch_related_objects([page], "tiers")
+    found: list[MentionSuggestion] = []
+    for candidate in candidates:
+        if gate.decide(viewer_of(candidate), page, gate.Surface.NOTIFICATION).full:
+            found.append(MentionSuggestion(
+                handle=candidate.weibo_screen_name,
+                name=candidate.display_name or candidate.weibo_screen_name,
+                avatar=candidate.weibo_avatar_url,
+            ))  # fmt: skip
+            if len(found) == MENTION_SUGGESTIONS:
+                break
+    return found
 
 
 def visible_comment(*, pk: int, member) -> Comment | None:

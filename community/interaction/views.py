@@ -10,10 +10,11 @@ from __future__ import annotations
 from functools import wraps
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from community import gate
 from community.interaction import selectors, services
@@ -27,6 +28,7 @@ from members.selectors import ViewerStatus, viewer_for_request
 
 COMMENT_RATE_LIMIT = 10  # comments and edits per member
 COMMENT_RATE_WINDOW = 60  # seconds
+MENTION_RATE_LIMIT = 60  # suggestion look-ups per member and minute (one per typed character)
 DRAFT_SESSION_KEY = "community.comment_draft.%s"
 
 
@@ -232,6 +234,30 @@ def item_like(request: HttpRequest, page_id: int) -> HttpResponse:
     member = _writer(request, page)
     failed = _run(request, page, lambda: services.item_like_toggle(member=member, page=page))
     return failed or _back(request, page, "likes")
+
+
+@require_GET
+@refusal_safe
+def mention_suggestions(request: HttpRequest, page_id: int) -> HttpResponse:
+    """Members to @mention on an item, for the comment form's suggestions (JSON).
+
+    For admitted members who may comment on the item (404/403 otherwise, like writing), rate
+    limited per member; lists only members who may read the item, never anyone's private data.
+    """
+    page = _item(page_id)
+    member = _writer(request, page)
+    if rate_limited(request, "mention_suggest", limit=MENTION_RATE_LIMIT, window=60,
+                    key=str(member.pk)):  # fmt: skip
+        return JsonResponse(
+            {"error": "rate_limited", "message": _("操作太频繁，请稍后再试。")}, status=429
+        )
+    found = selectors.mention_suggestions(page=page, member=member, prefix=request.GET.get("q", ""))
+    response = JsonResponse(
+        {"results": [{"handle": s.handle, "name": s.name, "avatar": s.avatar} for s in found]},
+        json_dumps_params={"ensure_ascii": False},
+    )
+    patch_cache_control(response, private=True, no_store=True)
+    return response
 
 
 def _int(value: str) -> int:

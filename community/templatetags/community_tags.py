@@ -27,3 +27,12 @@ def embedded_item(context, page):
     page = page.specific
     decision = gate.decide(viewer_for_request(request), page, gate.Surface.LISTING)
     return {"page": page, "decision": decision, "visible": decision.visible}
+
+
+@register.filter
+def with_mentions(text: str, links) -> str:
+    """A comment's text as HTML: escaped, line breaks kept, and @handles of the members it
+    mentions (``links``: handle → screen name, prepared by the selector) shown as links."""
+    from community.interaction.mentions import render
+
+    return render(text or "", links or {})

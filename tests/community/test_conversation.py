@@ -100,6 +100,18 @@ def test_replying_to_oneself_or_while_muted_notifies_nobody(gold_post, author, r
     assert replies_to(author) == []
 
 
+def test_a_reply_that_names_the_author_tells_them_once_as_a_reply(
+    gold_post, author, replier, tiers
+):
+    author.mention_handle = "louzhu"  # as their Weibo login would set it
+    author.weibo_screen_name = "LouZhu"
+    author.save(update_fields=["mention_handle", "weibo_screen_name"])
+    top = services.comment_create(member=author, page=gold_post, body="有人去吗")
+    services.comment_create(member=replier, page=gold_post, body="@LouZhu 我去", parent=top)
+    kinds = list(Notification.objects.filter(user=author.user).values_list("kind", flat=True))
+    assert kinds == ["comment_reply"]
+
+
 def test_an_author_who_can_no_longer_read_the_item_hears_nothing(gold_post, author, replier, tiers):
     top = services.comment_create(member=author, page=gold_post, body="金卡时写的")
     author.tier = tiers["silver"]

@@ -300,31 +300,57 @@ def test_removed_comment_with_replies_leaves_a_placeholder(client, login, gold_p
 def test_mentions_reach_only_members_who_can_read_the_item(
     client, login, gold_post, tiers, django_capture_on_commit_callbacks
 ):
-    author = MemberFactory(tier=tiers["gold"], display_name="发帖人")
-    gold = MemberFactory(tier=tiers["gold"], display_name="小王")
-    platinum = MemberFactory(tier=tiers["platinum"], display_name="白金小张")
-    silver = MemberFactory(tier=tiers["silver"], display_name="银卡小李")
-    suspended = MemberFactory(tier=tiers["gold"], display_name="停用者",
+    """Mentions name members by their unique handle (the Weibo screen name, any case), never
+    by display name; members who may not read the item, suspended ones and strangers are
+    neither notified nor linked."""
+    author = MemberFactory(tier=tiers["gold"], display_name="发帖人", weibo_screen_name="发帖人")
+    gold = MemberFactory(tier=tiers["gold"], display_name="王先生", weibo_screen_name="小王")
+    namesake = MemberFactory(tier=tiers["gold"], display_name="小王")  # a display name only
+    platinum = MemberFactory(tier=tiers["platinum"], weibo_screen_name="Platinum_Zhang")
+    silver = MemberFactory(tier=tiers["silver"], weibo_screen_name="银卡小李")
+    suspended = MemberFactory(tier=tiers["gold"], weibo_screen_name="停用者",
                               state=Member.State.SUSPENDED)  # fmt: skip
-    body = "@小王你好，@白金小张 @银卡小李 @停用者 @发帖人 @没有这个人 一起去吧"
+    body = "@小王你好，@platinum_zhang @银卡小李 @停用者 @发帖人 @没有这个人 一起去吧"
 
     def write():
         with django_capture_on_commit_callbacks(execute=True):
             services.comment_create(member=author, page=gold_post, body=body)
 
-    groups = [user_group(m.user_id) for m in (gold, platinum, silver, suspended, author)]
+    groups = [user_group(m.user_id) for m in (gold, namesake, platinum, silver, suspended, author)]
     events = events_during(groups, write, expect=2)
 
     comment = Comment.objects.get()
-    mentioned = set(CommentMention.objects.values_list("member__display_name", flat=True))
-    assert mentioned == {"小王", "白金小张"}
+    assert set(CommentMention.objects.values_list("member", flat=True)) == {gold.pk, platinum.pk}
     assert sorted(event["kind"] for event in events) == ["comment_mention"] * 2
     assert {event["link"] for event in events} == {f"{gold_post.url}#comment-{comment.pk}"}
     assert all(gold_post.title in event["title"] for event in events)
     from core.models import Notification
 
     notified = Notification.objects.filter(kind="comment_mention")
-    assert set(notified.values_list("user__member__display_name", flat=True)) == mentioned
+    assert set(notified.values_list("user", flat=True)) == {gold.user_id, platinum.user_id}
+
+    # Readers see the two mentions as links to the members' Weibo pages, the rest as text.
+    login(MemberFactory(tier=tiers["gold"]))
+    html = html_of(client.get(gold_post.get_url()))
+    assert '<a class="mention" href="https://weibo.com/n/%E5%B0%8F%E7%8E%8B"' in html
+    assert ">@小王</a>你好" in html
+    assert "https://weibo.com/n/Platinum_Zhang" in html and ">@platinum_zhang</a>" in html
+    assert html.count('class="mention"') == 2
+    assert "@银卡小李" in html and "@停用者" in html
+
+
+def test_a_mention_is_not_linked_once_the_member_cannot_read_the_item(
+    client, login, gold_post, tiers
+):
+    author = MemberFactory(tier=tiers["gold"])
+    friend = MemberFactory(tier=tiers["gold"], weibo_screen_name="老友")
+    services.comment_create(member=author, page=gold_post, body="@老友 快来看")
+    login(author)
+    assert html_of(client.get(gold_post.get_url())).count('class="mention"') == 1
+    friend.tier = tiers["silver"]
+    friend.save(update_fields=["tier"])
+    html = html_of(client.get(gold_post.get_url()))
+    assert 'class="mention"' not in html and "@老友 快来看" in html
 
 
 def test_item_and_comment_likes_toggle(client, login, gold_post, tiers):

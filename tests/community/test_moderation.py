@@ -293,7 +293,7 @@ def test_queue_lists_held_and_reported_comments_with_context(client, moderator, 
 def test_approving_a_held_comment_publishes_it_and_notifies_mentions(
     client, moderator, gold_post, gold, keywords, tiers, django_capture_on_commit_callbacks
 ):
-    friend = MemberFactory(tier=tiers["gold"], display_name="老朋友")
+    friend = MemberFactory(tier=tiers["gold"], display_name="老朋友", weibo_screen_name="老朋友")
     held = services.comment_create(member=gold, page=gold_post, body="@老朋友 一起代购吗")
     assert CommentMention.objects.filter(comment=held, member=friend).exists()
 

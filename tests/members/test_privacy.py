@@ -158,7 +158,7 @@ def world(db, private_media):
     )  # fmt: skip
     own_comment = comment_create(member=member, page=post, body=COMMENT, ip="198.51.100.9")
     other_comment = comment_create(
-        member=other, page=post, body=f"@{DISPLAY_NAME} {OTHER_COMMENT}", ip="198.51.100.10"
+        member=other, page=post, body=f"@{SCREEN_NAME} {OTHER_COMMENT}", ip="198.51.100.10"
     )
     comment_like_toggle(member=member, comment=other_comment)
     comment_like_toggle(member=other, comment=own_comment)

@@ -3,8 +3,6 @@ bookkeeping, mentions and revisions. Only the services of this package call thes
 
 from __future__ import annotations
 
-import re
-
 from django.db.models import F
 from django.db.models.query import prefetch_related_objects
 from django.utils import timezone
@@ -12,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from community import gate
-from community.interaction import moderation
+from community.interaction import mentions, moderation
 from community.models import ActivityPage, GatedPage, PostPage
 from community.models_interaction import (
     Comment,
@@ -35,12 +33,6 @@ COMMENTABLE_MODELS = (PostPage, ActivityPage)
 MAX_COMMENT_LENGTH = 2000
 MAX_REASON_LENGTH = 1000
 MAX_MENTIONS = 10
-MENTION_NAME_MAX = 30
-# A mention is "@" and the name up to a space or punctuation; display names are matched as the
-# longest prefix of that run, so "@小王你好" still finds "小王".
-_MENTION = re.compile(
-    rf"@([^\s@,.!?;:，。！？、；：()（）\[\]【】<>《》\"'“”‘’]{{1,{MENTION_NAME_MAX}}})"
-)
 
 
 class CommentsNotAllowed(PermissionDenied):
@@ -183,30 +175,25 @@ def automatic_decision(
 
 
 def _resolve_mentions(body: str, page, author: Member) -> list[Member]:
-    """Members named with @ in ``body`` who may read the whole item (never the author)."""
-    tokens = _MENTION.findall(body)[:MAX_MENTIONS]
-    if not tokens:
+    """Admitted members named by @handle in ``body`` who may read the whole item (never the
+    author). Handles are unique (``members.handles``); display names are never matched."""
+    named = mentions.handles_in(body)[:MAX_MENTIONS]
+    if not named:
         return []
-    prefixes = {token[:end] for token in tokens for end in range(1, len(token) + 1)}
-    candidates = list(
-        Member.objects.filter(state=Member.State.MEMBER, display_name__in=prefixes)
+    candidates = {
+        member.mention_handle: member
+        for member in Member.objects.filter(
+            state=Member.State.MEMBER, mention_handle__in=mentions.prefixes(named)
+        )
         .exclude(pk=author.pk)
         .select_related("tier")
-    )
-    names = {member.display_name for member in candidates}
-    wanted = set()
-    for token in tokens:
-        longest = next(
-            (token[:end] for end in range(len(token), 0, -1) if token[:end] in names), ""
-        )
-        if longest:
-            wanted.add(longest)
+    }
+    wanted = {mentions.longest_match(token, candidates) for token in named} - {None}
     prefetch_related_objects([page], "tiers")
     return [
-        member
-        for member in candidates
-        if member.display_name in wanted
-        and gate.decide(viewer_of(member), page, gate.Surface.NOTIFICATION).full
+        candidates[handle]
+        for handle in sorted(wanted)
+        if gate.decide(viewer_of(candidates[handle]), page, gate.Surface.NOTIFICATION).full
     ]
 
 
@@ -238,14 +225,14 @@ def notify_mentions(comment: Comment, page, *, since=None) -> None:
     The member a reply answers hears of it once, as a reply (``notify_reply``), even when the
     reply also names them.
     """
-    mentions = comment.mentions.select_related("member")
+    rows = comment.mentions.select_related("member")
     if since is not None:
-        mentions = mentions.filter(created_at__gte=since)
+        rows = rows.filter(created_at__gte=since)
     replied = _replied_member(comment)
     if replied is not None:
-        mentions = mentions.exclude(member_id=replied.pk)
+        rows = rows.exclude(member_id=replied.pk)
     author = str(comment.member)
-    for mention in mentions:
+    for mention in rows:
         # Mentions exist only for members who may read the whole item (see _resolve_mentions).
         with written_for(mention.member.language):
             notify(
