@@ -350,3 +350,25 @@ def test_card_text_reaches_wcag_aa_on_every_tier_colour(tiers):
         assert membership_card.contrast_ratio(colour, foreground) >= 4.5, colour
     assert membership_card.safe_colour("gold") == "#8a8a8a"  # not a colour: the default
     assert membership_card.safe_colour("#FC0") == "#ffcc00"
+
+
+@pytest.mark.race
+@pytest.mark.django_db(transaction=True)
+def test_two_scanners_reading_the_same_card_at_once_check_in_once():
+    """Two staff phones at one door read the same card in the same instant: one check-in, one
+    award, one audit entry; the other scan is told the member is already in."""
+    from tests.community.test_claims import race
+
+    tiers = standard_tiers()  # the attendance rule (50 points) is this module's autouse fixture
+    member = MemberFactory(tier=tiers["gold"])
+    activity, registration = registered_today(tiers["gold"], member)
+    staff = [scanner_staff(), scanner_staff()]
+    code = code_of(member)
+
+    results = race(2, lambda i: services.activity_checkin_by_card(
+        activity=activity, code=code, actor=staff[i]
+    ).first)  # fmt: skip
+    assert sorted(outcome for _kind, outcome in results) == [False, True]
+    assert PointsAccount.objects.get(member=member).balance == 50
+    assert PointsEntry.objects.count() == 1
+    assert AuditEntry.objects.filter(action="activity.attended").count() == 1
