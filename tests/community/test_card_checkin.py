@@ -208,7 +208,7 @@ def test_another_members_code_checks_in_nobody_else(client, tiers, gold):
     assert not Registration.objects.filter(member=friend).exists()
 
 
-def test_waitlisted_cancelled_unregistered_and_suspended_are_refused(tiers, gold):
+def test_waitlisted_held_cancelled_unregistered_and_suspended_are_refused(tiers, gold):
     activity = make_activity(tiers["gold"], capacity=1)
     register(activity, MemberFactory(tier=tiers["gold"]))
     waiting = MemberFactory(tier=tiers["gold"])
@@ -223,6 +223,12 @@ def test_waitlisted_cancelled_unregistered_and_suspended_are_refused(tiers, gold
     services.registration_cancel(registration=register(other, cancelled), member=cancelled)
     with pytest.raises(services.CardHolderNotRegistered):
         services.activity_checkin_by_card(activity=other, code=code_of(cancelled), actor=staff)
+    held = MemberFactory(tier=tiers["gold"])  # a freed seat held for them, not yet taken
+    Registration.objects.filter(pk=register(other, held).pk).update(
+        state=States.HELD, hold_until=timezone.now() + timedelta(hours=1)
+    )
+    with pytest.raises(services.CardHolderNotRegistered):
+        services.activity_checkin_by_card(activity=other, code=code_of(held), actor=staff)
     seated = MemberFactory(tier=tiers["gold"])
     registration = register(other, seated)
     Member.objects.filter(pk=seated.pk).update(state=Member.State.SUSPENDED)

@@ -36,7 +36,8 @@ def activity_checkin_by_card(
 
     Refuses, writing nothing: a code that is not genuine (``CardCodeInvalid``) or too old
     (``CardCodeExpired``), a holder who is not an admitted member, and a holder without a seat
-    at this activity (not registered, waiting list, cancelled). Attendance then earns the
+    at this activity (not registered, on the waiting list, a seat held for them but not taken,
+    cancelled). Attendance then earns the
     loyalty rule's points in ``registration_checkin``'s transaction, whose lock order
     (member → points account → registration) this inherits; it takes no lock itself.
     """
@@ -52,7 +53,8 @@ def activity_checkin_by_card(
         .exclude(state=Registration.State.CANCELLED)
         .first()
     )
-    if registration is None or registration.state == Registration.State.WAITLISTED:
+    seat_states = (Registration.State.REGISTERED, Registration.State.ATTENDED)
+    if registration is None or registration.state not in seat_states:  # waiting, held, …
         raise CardHolderNotRegistered
     registration, first = registration_checkin(
         registration=registration, method=Registration.CheckinMethod.CARD, actor=actor, ip=ip
