@@ -203,3 +203,49 @@ def test_locks_are_refused_out_of_order_or_outside_a_transaction(tiers):
             (Lock.POINTS_ACCOUNT, PointsAccount.objects.all()),
             (Lock.MEMBER, Member.objects.filter(pk=member.pk)),
         )
+
+
+def test_removing_a_comment_races_its_author_and_a_tier_upgrade(tiers):
+    """Taking back a removed comment's points locks the comment, then (through loyalty) the
+    member and their points account; an upgrade locks member → account. A moderator and the
+    author remove the same comments while each author's upgrade lands: no deadlock, each
+    comment's award is taken back exactly once, and every balance equals its ledger."""
+    from community import demo
+    from community.interaction import services as interaction
+    from community.models import CommunityHome
+    from community.models_interaction import Comment
+    from loyalty.models import EntryKind, PointsEntry
+    from tests.community.test_interaction import publish_item
+    from tests.factories import StaffFactory
+
+    upgrade_rule()
+    EarningRule.objects.create(name="评论", trigger=Trigger.COMMENT_APPROVED, points=5)
+    demo.load_structure()
+    post = publish_item(CommunityHome.objects.get(), access="members", slug="race-post")
+    members = [MemberFactory(tier=tiers["regular"]) for _ in range(6)]
+    comments = [
+        interaction.comment_create(member=m, page=post, body=f"评论 {m.pk}") for m in members
+    ]
+    moderator = StaffFactory()
+
+    actions: list[Callable[[], object]] = []
+    for member, comment in zip(members, comments, strict=True):
+        actions.append(
+            lambda c=comment: interaction.comment_moderate(
+                comment=c, actor=moderator, decision="reject", reason="违规"
+            )
+        )
+        actions.append(
+            lambda c=comment, m=member: interaction.comment_withdraw(member=m, comment=c)
+        )
+        actions.append(award_upgrade(member))
+    results = in_parallel(actions)
+
+    # The slower of moderator and author finds the comment already removed.
+    assert set(kinds(results)) <= {"ok", "error:DecisionNotApplicable"}
+    assert Comment.objects.filter(state="removed").count() == len(comments)
+    for member in members:
+        account = PointsAccount.objects.get(member=member)
+        entries = PointsEntry.objects.filter(account=account)
+        assert entries.filter(kind=EntryKind.REVERSE).count() == 1
+        assert account.balance == 1000 == sum(entries.values_list("amount", flat=True))
