@@ -215,6 +215,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "loyalty-sweep-member-events": {"task": "loyalty.sweep_member_events", "schedule": 600.0},
     # Partner holds neither captured nor voided in time give their points back (docs/partners.md).
     "loyalty-expire-partner-holds": {"task": "loyalty.expire_partner_holds", "schedule": 60.0},
+    # Stored answers to partners' Idempotency-Keys are kept 30 days (docs/partners.md).
+    "partners-prune-requests": {
+        "task": "partners.prune_requests",
+        "schedule": crontab(minute=40, hour=4),
+    },
     # Dashboard: store yesterday's rollups (and any day missed) once the day is over.
     "reports-fill-days": {
         "task": "core.reports.fill_report_days",

@@ -20,7 +20,7 @@ from django.utils import timezone
 from core import crypto
 from core.audit import audit_record
 from loyalty.models import Partner
-from partners.models import PartnerKey
+from partners.models import PartnerKey, PartnerRequest
 
 DEFAULT_ROTATION_OVERLAP = timedelta(hours=24)
 
@@ -142,3 +142,16 @@ def partner_change_record(
         before={name: before.get(name) for name in changed},
         after={name: after[name] for name in changed}, ip=ip,
     )  # fmt: skip
+
+
+IDEMPOTENCY_RETENTION = timedelta(days=30)
+
+
+def partner_requests_prune(*, now: datetime | None = None) -> int:
+    """Forget stored answers older than ``IDEMPOTENCY_RETENTION`` (partners retry within
+    minutes or hours; docs/partners.md promises 30 days). How many were removed."""
+    now = now or timezone.now()
+    deleted, _by_model = PartnerRequest.objects.filter(
+        created_at__lt=now - IDEMPOTENCY_RETENTION
+    ).delete()
+    return deleted

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 # Each app contributes its own demo data, in dependency order.
-DEMO_MODULES = ["members.demo", "loyalty.demo", "community.demo"]
+DEMO_MODULES = ["members.demo", "loyalty.demo", "partners.demo", "community.demo"]
 
 
 class Command(BaseCommand):
