@@ -436,6 +436,9 @@ WAGTAILDOCS_PRIVATE_COLLECTION_OPTIONS = {"SHARED_PASSWORD": False}
 WAGTAILDOCS_SERVE_METHOD = "serve_view"
 WAGTAILIMAGES_MAX_UPLOAD_SIZE = 8 * 1024 * 1024
 WAGTAILIMAGES_MAX_IMAGE_PIXELS = 40_000_000
+# Members' activity photos (community/photos/): the largest file and picture accepted.
+PHOTO_MAX_UPLOAD_BYTES = env_int("PHOTO_MAX_UPLOAD_MB", 20) * 1024 * 1024
+PHOTO_MAX_PIXELS = env_int("PHOTO_MAX_PIXELS", WAGTAILIMAGES_MAX_IMAGE_PIXELS)
 # Uploads are re-encoded without EXIF/GPS/ICC metadata and checked for pixel bombs.
 WAGTAILIMAGES_IMAGE_FORM_BASE = "community.media_upload.ReencodingImageForm"
 WAGTAILADMIN_LOGIN_URL = "account_login"  # staff: password (+ TOTP) through allauth
