@@ -46,7 +46,7 @@ def make_sessions(count: int) -> list[str]:
     for user in users:
         store = SessionStore()
         store[SESSION_KEY] = str(user.pk)
-        store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        store[BACKEND_SESSION_KEY] = "members.auth.MemberModelBackend"
         store[HASH_SESSION_KEY] = user.get_session_auth_hash()
         store.create()
         cookies.append(f"{settings.SESSION_COOKIE_NAME}={store.session_key}")

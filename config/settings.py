@@ -337,8 +337,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # Django's and allauth's backends, loading the member and tier with the user (members.auth).
+    "members.auth.MemberModelBackend",
+    "members.auth.MemberAuthenticationBackend",
 ]
 
 # --- Sessions and security ----------------------------------------------------------------------

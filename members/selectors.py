@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
@@ -40,12 +41,17 @@ class ViewerStatus:
         return self.kind == "member"
 
 
-def viewer_status(user) -> ViewerStatus:
+def viewer_status(user, *, loaded_with_user: bool = False) -> ViewerStatus:
+    """``loaded_with_user``: the user was loaded for this request, with their member and tier
+    (``members.auth``), so those are fresh; any other user object reads them again."""
     if user is None or not user.is_authenticated:
         return ViewerStatus("outsider")
     if user.is_staff:
         return ViewerStatus("staff")
-    member = Member.objects.select_related("tier").filter(user=user).first()
+    if loaded_with_user and get_user_model().member.is_cached(user):
+        member = getattr(user, "member", None)
+    else:
+        member = Member.objects.select_related("tier").filter(user=user).first()
     if member is None:
         return ViewerStatus("outsider")
     member.user = user  # the signed-in user already loaded: no second query for it
@@ -56,7 +62,7 @@ def viewer_for_request(request) -> ViewerStatus:
     """The request's viewer, computed once per request (the header and the gate share it)."""
     cached = getattr(request, "_viewer_status", None)
     if cached is None:
-        cached = viewer_status(getattr(request, "user", None))
+        cached = viewer_status(getattr(request, "user", None), loaded_with_user=True)
         request._viewer_status = cached
     return cached
 
