@@ -91,10 +91,15 @@ def _posting(activity: ActivityPage, viewer: ViewerStatus, decision: gate.Decisi
 
 
 def wall(
-    *, activity: ActivityPage, viewer: ViewerStatus, page_number=None, per_page: int = WALL_PER_PAGE
+    *,
+    activity: ActivityPage,
+    viewer: ViewerStatus,
+    page_number=None,
+    per_page: int = WALL_PER_PAGE,
+    surface: gate.Surface = gate.Surface.PAGE,
 ) -> Wall | None:
-    """The wall as ``viewer`` sees it; None when the gate hides the activity from them."""
-    decision = gate.decide(viewer, activity, gate.Surface.PAGE)
+    """The wall as ``viewer`` sees it on ``surface``; None when the gate hides the activity."""
+    decision = gate.decide(viewer, activity, surface)
     if not decision.visible:
         return None
     member = _member_of(viewer)

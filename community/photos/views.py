@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from community import gate
 from community.models import ActivityPage, ActivityPhoto
 from community.photos import selectors, services
 from core.errors import DomainError
@@ -63,7 +64,7 @@ def wall_api(request: HttpRequest, pk: int) -> JsonResponse:
     """The wall as JSON, gated exactly like the page (teaser photos only without full access)."""
     activity = _activity(pk)
     wall = selectors.wall(activity=activity, viewer=viewer_for_request(request),
-                          page_number=request.GET.get("p"))  # fmt: skip
+                          page_number=request.GET.get("p"), surface=gate.Surface.API)  # fmt: skip
     if wall is None:
         raise Http404
     photos = [
