@@ -411,3 +411,32 @@ def test_two_draw_runs_at_once_draw_once():
     assert sorted(value for _outcome, value in results) == [False, False, True]
     assert OfferInventory.objects.get(offer=offer).held == 2
     assert OfferWaitlistEntry.objects.filter(offer=offer).count() == 6
+
+
+@pytest.mark.race
+@pytest.mark.django_db(transaction=True)
+def test_stock_added_while_the_draw_runs_goes_to_the_waiting_list_in_draw_order():
+    tiers = standard_tiers()
+    offer = make_offer(tiers["gold"], codes=2)
+    configure_draw(offer)
+    for _n in range(8):
+        enter(offer, MemberFactory(tier=tiers["gold"]))
+    close_entries(offer)
+
+    def act(i):
+        if i < 2:
+            return services.draw_run(item=offer)[1]
+        if i < 4:
+            return services.offer_codes_add(offer=offer, codes=[f"LATE-{i}"], actor=None).added
+        return services.holds_expire()
+
+    results = race(5, act)
+    assert sorted(value for _outcome, value in results[:2]) == [False, True]
+    inventory = OfferInventory.objects.get(offer=offer)
+    held = OfferWaitlistEntry.objects.filter(offer=offer, state="held")
+    assert (inventory.total, inventory.claimed, inventory.held) == (4, 0, 4) == (4, 0, len(held))
+    # Whether the codes came before or after the draw, the four first in draw order hold them.
+    order = list(DrawEntry.objects.order_by("rank").values_list("member_id", flat=True))
+    assert {entry.member_id for entry in held} == set(order[:4])
+    waiting = OfferWaitlistEntry.objects.filter(offer=offer, state="waiting").order_by("id")
+    assert [entry.member_id for entry in waiting] == order[4:]
