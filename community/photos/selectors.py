@@ -125,15 +125,15 @@ def wall(
 
 
 def wall_strip(*, activity: ActivityPage, viewer: ViewerStatus, decision: gate.Decision) -> dict:
-    """The item page's photo section: a few latest photos (or the teaser's), and the count."""
-    if activity.photo_limit <= 0 and not decision.full:
+    """The item page's photo section: a few latest photos (or the teaser's), and the count.
+
+    An activity without a wall (limit 0, the default) costs the item page no query at all."""
+    if activity.photo_limit <= 0:
         return {}
     if not decision.full:
         photos = teaser_photos(activity)
         return {"photo_strip": photos, "photo_total": len(photos)} if photos else {}
     rows = list(published(activity.pk).order_by("-published_at", "-pk")[:STRIP_SIZE])
-    if not rows and activity.photo_limit <= 0:
-        return {}
     total = len(rows) if len(rows) < STRIP_SIZE else published(activity.pk).count()
     can_post, remaining, reason = _posting(activity, viewer, decision)
     return {"photo_strip": rows, "photo_total": total, "photo_can_post": can_post,
