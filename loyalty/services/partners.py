@@ -136,7 +136,9 @@ def partner_link_confirm(
     with transaction.atomic():
         lock_one(Lock.MEMBER, Member.objects.filter(pk=member.pk).only("pk"))
         request = link_request_for_code(code, now=now)
-        request = PartnerLinkRequest.objects.select_for_update().get(pk=request.pk)
+        request = lock_one(
+            Lock.CODES, PartnerLinkRequest.objects.select_related("partner").filter(pk=request.pk)
+        )
         if request.state != PartnerLinkRequest.State.PENDING:
             raise errors.LinkCodeInvalid
         member = Member.objects.get(pk=member.pk)
@@ -329,6 +331,7 @@ def partner_accrual_confirm(
     now = now or timezone.now()
     with transaction.atomic():
         account, award = _locked_award(partner, award_id)
+        _require_live(award.partner, account)
         if award.state == PendingAward.State.APPROVED:
             return award
         if award.state != PendingAward.State.PENDING:
@@ -348,6 +351,7 @@ def partner_accrual_cancel(
     now = now or timezone.now()
     with transaction.atomic():
         account, award = _locked_award(partner, award_id)
+        _require_live(award.partner, account)
         if award.state == PendingAward.State.CANCELLED:
             return award
         if award.state != PendingAward.State.PENDING:
@@ -465,11 +469,18 @@ def _locked_hold(partner: Partner, hold_id: int) -> tuple[PointsAccount, Partner
     return account, hold
 
 
-def _require_live(hold: PartnerHold) -> None:
-    if not hold.partner.is_active:
+def _require_live(partner: Partner, account: PointsAccount) -> None:
+    """Every call on an existing hold or accrual needs what a new one needs: an active
+    partner, a live link to the member (any of their links with this partner: unlinking and
+    linking again is the same consent) and a member who may use points. Precondition: the
+    account is locked, which unlinking also takes, so the answer holds until commit."""
+    if not partner.is_active:
         raise errors.PartnerSuspended
-    if hold.link.state != PartnerLink.State.LINKED:
+    if not PartnerLink.objects.filter(
+        partner=partner, member_id=account.member_id, state=PartnerLink.State.LINKED
+    ).exists():
         raise errors.NotLinked
+    _member_may_use_points(account.member)
 
 
 def partner_hold_capture(
@@ -480,9 +491,9 @@ def partner_hold_capture(
     now = now or timezone.now()
     with transaction.atomic():
         account, hold = _locked_hold(partner, hold_id)
+        _require_live(hold.partner, account)
         if hold.state == PartnerHold.State.CAPTURED:
             return hold
-        _require_live(hold)
         if hold.state != PartnerHold.State.HELD:
             raise errors.HoldStateConflict
         if hold.expires_at <= now:
@@ -500,12 +511,11 @@ def partner_hold_void(
     now = now or timezone.now()
     with transaction.atomic():
         account, hold = _locked_hold(partner, hold_id)
+        _require_live(hold.partner, account)
         if hold.state == PartnerHold.State.VOIDED:
             return hold
         if hold.state != PartnerHold.State.HELD:
             raise errors.HoldStateConflict
-        if not hold.partner.is_active:
-            raise errors.PartnerSuspended
         _release(hold, account, state=PartnerHold.State.VOIDED, now=now)
     return hold
 
@@ -515,16 +525,15 @@ def partner_hold_refund(
 ) -> PartnerHold:
     """The customer returned a purchase paid with points: the captured points come back (all
     of them, into the lots they came from; lots past their expiry expire again at once).
-    Allowed after unlinking: a refund only gives points back."""
+    Refused after the member unlinked, like every call (docs/partners.md)."""
     now = now or timezone.now()
     with transaction.atomic():
         account, hold = _locked_hold(partner, hold_id)
+        _require_live(hold.partner, account)
         if hold.state == PartnerHold.State.REFUNDED:
             return hold
         if hold.state != PartnerHold.State.CAPTURED:
             raise errors.HoldStateConflict
-        if not hold.partner.is_active:
-            raise errors.PartnerSuspended
         _release(hold, account, state=PartnerHold.State.REFUNDED, now=now)
     return hold
 

@@ -100,6 +100,27 @@ def test_the_member_page_lists_partners_their_activity_and_unlinks(partner_clien
     assert reconcile() == []
 
 
+def test_after_unlinking_every_call_about_the_member_is_refused(partner_client, linked):
+    member, mid = linked.member, linked.public_id
+    earn(member, 500, timezone.now() - timedelta(days=1))
+    accrual = partner_client.post(f"/members/{mid}/accruals", {"amount": 50}, key="a").json()
+    hold = partner_client.post(f"/members/{mid}/holds", {"amount": 100}, key="h").json()
+    partner_client.post(f"/holds/{hold['hold_id']}/capture", key="c")
+
+    services.partner_unlink(member=member, link=linked, ip=None)
+
+    paths = [f"/holds/{hold['hold_id']}/refund", f"/accruals/{accrual['accrual_id']}/confirm",
+             f"/accruals/{accrual['accrual_id']}/cancel"]  # fmt: skip
+    for number, path in enumerate(paths):
+        refused = partner_client.post(path, key=f"after-{number}")
+        assert refused.status_code == 403 and error_code(refused) == "not_linked", path
+    # Linking again is a new consent: the partner may act again, on its earlier holds too.
+    link_member(linked.partner, member)
+    refunded = partner_client.post(f"/holds/{hold['hold_id']}/refund", key="refund-again")
+    assert refunded.json()["state"] == "refunded"
+    assert balance(member) == 500
+
+
 # --- The operations -----------------------------------------------------------------------------
 
 
