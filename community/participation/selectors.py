@@ -483,7 +483,8 @@ def member_checkins_today(member: Member, now: datetime) -> list[Registration]:
             _today_q(now, "activity__"), member=member, activity__live=True,
             state__in=[Registration.State.REGISTERED, Registration.State.ATTENDED],
         )
-        .select_related("activity")
+        # The tiers the gate reads, so naming each activity costs no query of its own.
+        .select_related("activity", "activity__min_tier", "activity__early_access_tier")
         .order_by("activity__starts_at", "id")
     )  # fmt: skip
 

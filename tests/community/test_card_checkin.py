@@ -378,3 +378,22 @@ def test_two_scanners_reading_the_same_card_at_once_check_in_once():
     assert PointsAccount.objects.get(member=member).balance == 50
     assert PointsEntry.objects.count() == 1
     assert AuditEntry.objects.filter(action="activity.attended").count() == 1
+
+
+def test_the_cards_query_count_does_not_grow_with_todays_activities(client, tiers, gold):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    registered_today(tiers["gold"], gold)
+    client.force_login(gold.user)
+    client.get(CARD_URL)  # warm the kept fragments (tier ladder, settings)
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(CARD_URL).status_code == 200
+    for _ in range(4):
+        registered_today(tiers["gold"], gold)
+    client.get(CARD_URL)  # publishing bumped the cache generation: warm the fragments again
+    with CaptureQueriesContext(connection) as five:
+        page = client.get(CARD_URL).content.decode()
+    assert page.count('data-testid="card-activity"') == 5
+    assert len(five) == len(one), [query["sql"][:120] for query in five.captured_queries]
+    print(f"membership card: {len(one)} queries")  # noqa: T201 - reported by -s
