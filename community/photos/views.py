@@ -50,9 +50,14 @@ def wall(request: HttpRequest, pk: int) -> HttpResponse:
     wall = selectors.wall(activity=activity, viewer=viewer, page_number=request.GET.get("p"))
     if wall is None:
         raise Http404
+    # One report form, for the photo the member chose (a link per photo, not a form per photo).
+    wanted = request.GET.get("report", "")
+    report_photo = None
+    if viewer.kind == "member" and wall.decision.full and wanted.isascii() and wanted.isdigit():
+        report_photo = next((p for p in wall.photos if p.pk == int(wanted)), None)
     response = render(
         request, "community/photos/wall.html",
-        {"wall": wall, "activity": activity, "viewer": viewer,
+        {"wall": wall, "activity": activity, "viewer": viewer, "report_photo": report_photo,
          "upload_key": uuid.uuid4().hex, "report_reasons": services.REPORT_REASONS.choices},
     )  # fmt: skip
     response["Cache-Control"] = "private, no-store"

@@ -136,6 +136,10 @@ def test_post_moderation_shows_at_once_and_reports_bring_a_photo_to_the_queue(
     reporter = MemberFactory(tier=tiers["gold"])
     client = Client()
     client.force_login(reporter.user)
+    wall = client.get(f"/community/activities/{activity.pk}/photos/").content.decode()
+    assert f"?report={photo.pk}#report" in wall and 'data-testid="photo-report"' not in wall
+    form = client.get(f"/community/activities/{activity.pk}/photos/?report={photo.pk}")
+    assert f"/community/photos/{photo.pk}/report/" in form.content.decode()
     response = client.post(f"/community/photos/{photo.pk}/report/",
                            {"reason": "privacy", "detail": "拍到了我"})  # fmt: skip
     assert response.status_code == 302
