@@ -6,11 +6,13 @@ from django.core.exceptions import MiddlewareNotUsed, ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views import defaults
 from wagtail.models import Page
 
 from core.clientip import client_ip, parse_address
+from core.languages import request_language
 
 
 class DebugPagesForLocalClientsMiddleware:
@@ -55,24 +57,24 @@ class DebugPagesForLocalClientsMiddleware:
 
 
 class DefaultLanguageMiddleware:
-    """Simplified Chinese unless the visitor chose another language.
+    """The visitor's chosen language, else the browser's, else Simplified Chinese.
 
-    Django's LocaleMiddleware would follow the browser's Accept-Language; members expect the
-    club's language by default, and switch to English explicitly (the choice is kept in the
-    language cookie set by ``set_language``).
+    Django's LocaleMiddleware would also do this, but it reads the session and URL prefixes
+    too, and the outsider page cache must key its copies by exactly the same answer
+    (``request_language``). A browser set to English gets English on its first visit; a
+    Chinese or unknown one gets the club's language.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.supported = {code for code, _name in settings.LANGUAGES}
 
     def __call__(self, request):
-        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
-        language = chosen if chosen in self.supported else settings.LANGUAGE_CODE
+        language = request_language(request)
         translation.activate(language)
         request.LANGUAGE_CODE = language
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", language)
+        patch_vary_headers(response, ["Accept-Language"])
         translation.deactivate()
         return response
 

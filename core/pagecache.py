@@ -49,6 +49,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
+from core.languages import request_language
+
 logger = logging.getLogger(__name__)
 
 GENERATION_KEY = "pagecache:generation"
@@ -364,9 +366,7 @@ def _eligible(request: HttpRequest) -> bool:
 
 
 def _language(request: HttpRequest) -> str:
-    chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
-    supported = {code for code, _name in settings.LANGUAGES}
-    return chosen if chosen in supported else settings.LANGUAGE_CODE
+    return request_language(request)  # the language the page is rendered in
 
 
 def outsider_key(request: HttpRequest) -> str:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("me/profile/", views.profile, name="profile"),
     path("card/", views.card, name="card"),
     path("card/code/", views.card_code, name="card_code"),
+    path("me/settings/", views.member_settings, name="settings"),
     path("me/invitations/", views.create_invitation, name="create_invitation"),
     path("me/privacy/", views.privacy, name="privacy"),
     path("me/export/", privacy_views.export_start, name="export"),

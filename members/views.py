@@ -282,6 +282,18 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def member_settings(request: HttpRequest) -> HttpResponse:
+    """我的 → 设置: the language the club speaks to the member, notifications, signing out.
+
+    The language is chosen with the same plain links as anywhere else (``language_switch``),
+    which remember the choice for the member too."""
+    member = _member(request)
+    if member is None or member.state != Member.State.MEMBER:
+        return redirect("members:welcome")
+    return render(request, "members/settings.html", {"member": member})
+
+
+@login_required
 def privacy(request: HttpRequest) -> HttpResponse:
     """The consent text in force, in the member's language, and what they accepted when.
 

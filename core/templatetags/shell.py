@@ -2,6 +2,7 @@
 
 from django import template
 
+from core.colour import parse_hex, readable_ink
 from members.selectors import viewer_for_request
 from members.selectors import viewer_status as select_viewer_status
 
@@ -40,3 +41,31 @@ def unread_notifications(context) -> int:
 def last_notification_id(context) -> int:
     """The newest id the page already reflects; the script catches up from there."""
     return _badge_state(context)[1]
+
+
+@register.inclusion_tag("core/_tier_badge.html")
+def tier_badge(tier, label: str = "") -> dict:
+    """A tier's badge, the same on every screen: the tier's colour with black or white text,
+    whichever meets WCAG AA on it (``core.colour``). ``label`` replaces the tier's name."""
+    if tier is None:
+        return {"tier": None}
+    colour = tier.badge_colour if parse_hex(tier.badge_colour) else "#8a8a8a"
+    return {"tier": tier, "colour": colour, "ink": readable_ink(colour), "label": label}
+
+
+_SECTIONS = (
+    ("/community/my/activities/", "activities"),
+    ("/community/", "community"),
+    ("/points/", "points"),
+    ("/members/me/", "me"),
+    ("/notifications/", "me"),
+    ("/share/mine/", "me"),
+)
+
+
+@register.simple_tag(takes_context=True)
+def nav_section(context) -> str:
+    """Which tab of the member's navigation the current page belongs to."""
+    request = context.get("request")
+    path = getattr(request, "path", "")
+    return next((section for prefix, section in _SECTIONS if path.startswith(prefix)), "")

@@ -16,10 +16,12 @@
   document.body.appendChild(toasts);
 
   function setUnread(count) {
-    if (!badge) { return; }
-    badge.textContent = count > 99 ? "99+" : String(count);
-    badge.hidden = count <= 0;
-    badge.setAttribute("data-count", String(count));
+    // The header's bell and the 我的 tab carry the same count.
+    document.querySelectorAll("[data-unread-badge]").forEach(function (el) {
+      el.textContent = count > 99 ? "99+" : String(count);
+      el.hidden = count <= 0;
+      el.setAttribute("data-count", String(count));
+    });
   }
 
   function toast(item) {

@@ -18,7 +18,7 @@ def demo_site():
 
 
 def test_landing_page_is_public_and_in_simplified_chinese_by_default(client, demo_site):
-    response = client.get("/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    response = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9,en;q=0.8")
     assert response.status_code == 200
     html = response.content.decode()
     assert '<html lang="zh-CN">' in html
@@ -101,3 +101,56 @@ def test_robots_txt_keeps_crawlers_out_of_member_areas(client):
     assert response.status_code == 200
     body = response.content.decode()
     assert "Disallow: /admin/" in body and "Disallow: /members/" in body
+
+
+@pytest.mark.parametrize(
+    ("accept", "lang"),
+    [("en-US,en;q=0.9", "en"), ("zh-TW,en;q=0.5", "zh-CN"), ("fr-FR,en;q=0.5", "zh-CN"),
+     ("", "zh-CN"), ("*", "zh-CN")],
+)  # fmt: skip
+def test_first_visit_follows_the_browsers_first_language(client, demo_site, accept, lang):
+    response = client.get("/", HTTP_ACCEPT_LANGUAGE=accept)
+    assert f'<html lang="{lang}">' in response.content.decode()
+    assert "Accept-Language" in response["Vary"]
+
+
+def test_a_chosen_language_wins_over_the_browsers(client, demo_site):
+    client.get("/i18n/zh-hans/?next=/")
+    response = client.get("/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert '<html lang="zh-CN">' in response.content.decode()
+
+
+def test_cached_outsider_page_is_kept_per_browser_language(client, demo_site, settings):
+    settings.PAGE_CACHE_ENABLED = True
+    english = client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    chinese = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    english_again = client.get("/", HTTP_ACCEPT_LANGUAGE="en")
+    assert '<html lang="en">' in english
+    assert '<html lang="zh-CN">' in chinese
+    assert '<html lang="en">' in english_again.content.decode()
+
+
+def test_member_navigation_has_four_tabs_and_the_unread_badge(client, demo_site):
+    member = MemberFactory(tier=standard_tiers()["gold"])
+    client.force_login(member.user)
+    html = client.get("/community/").content.decode()
+    tabs = html[html.index('data-testid="tab-bar"') : html.index("</nav>", html.index("tab-bar"))]
+    for label in ("社区", "活动", "积分", "我的"):
+        assert label in tabs
+    assert 'href="/community/" aria-current="page"' in tabs
+    assert "data-unread-badge" in tabs
+    assert 'data-language="en"' in html  # the language links sit in the footer
+    assert "退出登录" not in html  # signing out lives in 我的 → 设置
+
+
+def test_settings_page_offers_the_languages_and_signing_out(client, demo_site):
+    member = MemberFactory()
+    client.force_login(member.user)
+    me = client.get("/members/me/").content.decode()
+    assert 'href="/members/me/settings/"' in me
+    html = client.get("/members/me/settings/").content.decode()
+    assert 'href="/i18n/en/?next=/members/me/settings/"' in html
+    assert "退出登录" in html
+    client.get("/i18n/en/?next=/members/me/settings/")
+    member.refresh_from_db()
+    assert member.language == "en"
