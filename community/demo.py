@@ -18,6 +18,7 @@ from wagtail.coreutils import get_supported_content_language_variant
 from wagtail.images import get_image_model
 from wagtail.models import Locale, Page, Site
 
+from community.demo_art import SIZE, draw_cover
 from community.models import (
     ActivityPage,
     CommunityHome,
@@ -38,16 +39,32 @@ def secret_marker(slug: str) -> str:
     return f"机密-{slug}"
 
 
-def _image(title: str, colour: tuple[int, int, int]):
+def _is_flat(image) -> bool:
+    """Whether a stored demo picture is one plain colour (drawn by an earlier demo version)."""
+    try:
+        with image.open_file() as handle, PILImage.open(handle) as picture:
+            extrema = picture.convert("RGB").getextrema()
+    except (OSError, ValueError):
+        return False
+    return all(low == high for low, high in extrema)
+
+
+def _image(title: str, kind: str):
+    """The demo picture ``title``, drawn once (``community.demo_art``); a plain grey one left by
+    an earlier demo is drawn again, so an existing demo club gets real covers too."""
     Image = get_image_model()
     existing = Image.objects.filter(title=title).first()
-    if existing:
+    if existing and not _is_flat(existing):
         return existing
-    buffer = io.BytesIO()
-    PILImage.new("RGB", (1200, 675), colour).save(buffer, "PNG")
-    return Image.objects.create(
-        title=title, file=ImageFile(io.BytesIO(buffer.getvalue()), name=f"{title}.png")
-    )
+    picture = ImageFile(io.BytesIO(draw_cover(title, kind)), name=f"{title}.jpg")
+    if existing:
+        existing.renditions.all().delete()
+        existing.file.save(picture.name, picture, save=False)
+        existing.width, existing.height = SIZE
+        existing.file_hash = ""
+        existing.save(update_fields=["file", "width", "height", "file_hash", "file_size"])
+        return existing
+    return Image.objects.create(title=title, file=picture)
 
 
 def _body(slug: str, intro: str, secret: str, secret_image=None, cut: bool = True) -> list:
@@ -133,13 +150,15 @@ def load() -> list[str]:
     if not tiers:
         return []
     now = timezone.now()
-    palette = [(91, 95, 151), (201, 162, 39), (154, 165, 177), (138, 138, 138)]
-    for index, (slug, model, title, summary, access, rule, extra) in enumerate(DEMO_ITEMS):
+    for slug, model, title, summary, access, rule, extra in DEMO_ITEMS:
+        kind = {OfferPage: "offer", ActivityPage: "activity"}.get(model, "post")
         if GatedPage.objects.filter(slug=slug).exists():
+            _image(f"cover-{slug}", kind)  # redrawn if an earlier demo left it grey
+            _image(f"secret-{slug}", "post")
             continue
         extra = dict(extra)
-        cover = _image(f"cover-{slug}", palette[index % len(palette)])
-        secret_image = _image(f"secret-{slug}", palette[(index + 1) % len(palette)])
+        cover = _image(f"cover-{slug}", kind)
+        secret_image = _image(f"secret-{slug}", "post")
         early_tier = extra.pop("early_access_tier", None)
         early_hours = extra.pop("early_hours", None)
         is_public = access == "public"

@@ -18,9 +18,12 @@ from community.models import GatedPage
 from members.selectors import ViewerStatus
 
 ALLOWED_FILTER_SPECS = frozenset(
-    {"fill-1200x630", "fill-800x450", "fill-400x225", "fill-160x160", "max-1200x1200",
-     "width-800", "fill-480x320"}
+    {"fill-1200x630", "fill-1200x675", "fill-800x450", "fill-400x225", "fill-160x160",
+     "max-1200x1200", "width-400", "width-800", "width-1200", "fill-480x320", "fill-960x640"}
 )  # fmt: skip
+# Modern formats a rendition may also be served in (``<picture>`` offers them to browsers that
+# accept them; the gate decides exactly as for the original format).
+ALLOWED_FORMATS = frozenset({"avif", "webp"})
 TEASER_FIELDS = {"cover_image"}
 
 

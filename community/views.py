@@ -129,14 +129,21 @@ def items_api(request):
 
 
 @never_cache
-def image(request, image_id: int, filter_spec: str):
+def image(request, image_id: int, filter_spec: str, image_format: str | None = None):
     if filter_spec not in media.ALLOWED_FILTER_SPECS:
+        raise Http404
+    if image_format is not None and image_format not in media.ALLOWED_FORMATS:
         raise Http404
     image_obj = get_object_or_404(get_image_model(), pk=image_id)
     if not media.may_see_object(viewer_for_request(request), image_obj):
         raise Http404
-    rendition = image_obj.get_rendition(filter_spec)
-    content_type = mimetypes.guess_type(rendition.file.name)[0] or "application/octet-stream"
+    spec = filter_spec if image_format is None else f"{filter_spec}|format-{image_format}"
+    rendition = image_obj.get_rendition(spec)
+    content_type = (
+        f"image/{image_format}"
+        if image_format
+        else mimetypes.guess_type(rendition.file.name)[0] or "application/octet-stream"
+    )
     response = FileResponse(rendition.file.open("rb"), content_type=content_type)
     response["Cache-Control"] = "private, max-age=300"
     response["X-Content-Type-Options"] = "nosniff"

@@ -148,6 +148,11 @@ def test_images(world):
             cover_status = client.get(f"/img/{cover.pk}/fill-800x450/").status_code
             assert secret_status == (200 if want == F else 404), (slug, persona)
             assert cover_status == (200 if want != H else 404), (slug, persona)
+            # The modern formats <picture> offers pass the same gate.
+            secret_webp = client.get(f"/img/{secret.pk}/width-400/webp/").status_code
+            cover_avif = client.get(f"/img/{cover.pk}/fill-400x225/avif/").status_code
+            assert secret_webp == secret_status, (slug, persona)
+            assert cover_avif == cover_status, (slug, persona)
 
 
 def test_images_refuse_unknown_filters_and_media_is_staff_only(world):
@@ -155,6 +160,8 @@ def test_images_refuse_unknown_filters_and_media_is_staff_only(world):
     cover = Image.objects.get(title="cover-welcome")
     outsider = world["clients"]["outsider"]
     assert outsider.get(f"/img/{cover.pk}/fill-9999x9999/").status_code == 404
+    assert outsider.get(f"/img/{cover.pk}/fill-800x450/gif/").status_code == 404
+    assert outsider.get(f"/img/{cover.pk}/fill-9999x9999/webp/").status_code == 404
     assert outsider.get(f"/media/{cover.file.name}").status_code == 404
     assert world["clients"]["platinum"].get(f"/media/{cover.file.name}").status_code == 404
     assert world["clients"]["staff"].get(f"/media/{cover.file.name}").status_code == 200
