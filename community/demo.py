@@ -6,19 +6,14 @@ can prove it never reaches a viewer without access.
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core.files.images import ImageFile
 from django.utils import timezone
-from PIL import Image as PILImage
 from wagtail.coreutils import get_supported_content_language_variant
-from wagtail.images import get_image_model
 from wagtail.models import Locale, Page, Site
 
-from community.demo_art import SIZE, draw_cover
 from community.models import (
     ActivityPage,
     CommunityHome,
@@ -27,6 +22,7 @@ from community.models import (
     OfferPage,
     PostPage,
 )
+from core.demo_art import demo_image as _image
 from members.models import Tier
 
 LANDING_INTRO = (
@@ -37,34 +33,6 @@ LANDING_INTRO = (
 
 def secret_marker(slug: str) -> str:
     return f"机密-{slug}"
-
-
-def _is_flat(image) -> bool:
-    """Whether a stored demo picture is one plain colour (drawn by an earlier demo version)."""
-    try:
-        with image.open_file() as handle, PILImage.open(handle) as picture:
-            extrema = picture.convert("RGB").getextrema()
-    except (OSError, ValueError):
-        return False
-    return all(low == high for low, high in extrema)
-
-
-def _image(title: str, kind: str):
-    """The demo picture ``title``, drawn once (``community.demo_art``); a plain grey one left by
-    an earlier demo is drawn again, so an existing demo club gets real covers too."""
-    Image = get_image_model()
-    existing = Image.objects.filter(title=title).first()
-    if existing and not _is_flat(existing):
-        return existing
-    picture = ImageFile(io.BytesIO(draw_cover(title, kind)), name=f"{title}.jpg")
-    if existing:
-        existing.renditions.all().delete()
-        existing.file.save(picture.name, picture, save=False)
-        existing.width, existing.height = SIZE
-        existing.file_hash = ""
-        existing.save(update_fields=["file", "width", "height", "file_hash", "file_size"])
-        return existing
-    return Image.objects.create(title=title, file=picture)
 
 
 def _body(slug: str, intro: str, secret: str, secret_image=None, cut: bool = True) -> list:

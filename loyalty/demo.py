@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from core.demo_art import demo_image
 from loyalty import services
 from loyalty.models import (
     EarningRule,
@@ -130,6 +131,9 @@ def _rewards(tiers: dict[str, Tier], now) -> dict[str, Reward]:
                 limit_per_period=per_period, description=text, sort_order=order,
                 redeemable_from=now + timedelta(days=opens) if opens else None,
             )  # fmt: skip
+        if reward.image_id is None:  # a drawn picture for the catalogue (core.demo_art)
+            reward.image = demo_image(f"reward-{order + 1}", "reward")
+            reward.save(update_fields=["image"])
         if codes and not reward.coupon_codes.exists():  # uploads are audited: fill once
             services.coupon_codes_add(
                 reward=reward,

@@ -1,8 +1,9 @@
-"""Cover pictures for the demo club, drawn with Pillow when the demo is loaded.
+"""Pictures for the demo club, drawn with Pillow when the demo is loaded.
 
-No downloads and no text in the pictures (so nothing to translate): each item gets a soft
-gradient in a palette of its own, with shapes that hint at what it is: arcs for stories, a
-ribbon for offers, a horizon for activities. The same slug always draws the same picture.
+No downloads and no text in the pictures (so nothing to translate): each item or reward gets a
+soft gradient in a palette of its own, with shapes that hint at what it is: arcs for stories,
+a ribbon for offers, a horizon for activities, a wrapped box for rewards. The same title always
+draws the same picture. Shared by the apps' demo modules (community covers, loyalty rewards).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import hashlib
 import io
 import random
 
+from django.core.files.images import ImageFile
 from PIL import Image, ImageDraw, ImageFilter
+from wagtail.images import get_image_model
 
 SIZE = (1200, 675)
 
@@ -82,13 +85,25 @@ def _horizon(image: Image.Image, rng: random.Random, colour) -> None:
         draw.polygon(points, fill=(20, 20, 30, shade))
 
 
-MOTIFS = {"post": _arcs, "offer": _ribbon, "activity": _horizon}
+def _gift(image: Image.Image, rng: random.Random, colour) -> None:
+    draw = ImageDraw.Draw(image)
+    x, y, w, h = 420 + rng.randint(-60, 60), 230, 360, 300
+    draw.rounded_rectangle((x, y, x + w, y + h), radius=18, fill=(*colour, 150))
+    draw.rounded_rectangle((x - 20, y - 60, x + w + 20, y + 10), radius=14, fill=(*colour, 200))
+    ribbon = (150, 40, 60, 220)
+    draw.rectangle((x + w // 2 - 22, y - 60, x + w // 2 + 22, y + h), fill=ribbon)
+    for side in (-1, 1):
+        cx = x + w // 2 + side * 60
+        draw.ellipse((cx - 55, y - 130, cx + 55, y - 50), outline=ribbon, width=16)
+
+
+MOTIFS = {"post": _arcs, "offer": _ribbon, "activity": _horizon, "reward": _gift}
 
 
 @functools.lru_cache(maxsize=64)
 def draw_cover(slug: str, kind: str = "post") -> bytes:
-    """A JPEG cover for ``slug`` (``kind``: post, offer or activity); kept per process, as a
-    flushed test database loads the demo again and again."""
+    """A JPEG picture for ``slug`` (``kind``: post, offer, activity or reward); kept per
+    process, as a flushed test database loads the demo again and again."""
     digest = hashlib.sha256(slug.encode()).digest()
     rng = random.Random(digest)
     start, end, accent = PALETTES[digest[0] % len(PALETTES)]
@@ -100,3 +115,31 @@ def draw_cover(slug: str, kind: str = "post") -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, "JPEG", quality=85, optimize=True, progressive=True)
     return buffer.getvalue()
+
+
+def _is_flat(image) -> bool:
+    """Whether a stored demo picture is one plain colour (drawn by an earlier demo version)."""
+    try:
+        with image.open_file() as handle, Image.open(handle) as picture:
+            extrema = picture.convert("RGB").getextrema()
+    except (OSError, ValueError):
+        return False
+    return all(low == high for low, high in extrema)
+
+
+def demo_image(title: str, kind: str):
+    """The Wagtail image ``title``, drawn once; a plain grey one left by an earlier demo is
+    drawn again, so an existing demo club gets real pictures too."""
+    model = get_image_model()
+    existing = model.objects.filter(title=title).first()
+    if existing and not _is_flat(existing):
+        return existing
+    picture = ImageFile(io.BytesIO(draw_cover(title, kind)), name=f"{title}.jpg")
+    if existing:
+        existing.renditions.all().delete()
+        existing.file.save(picture.name, picture, save=False)
+        existing.width, existing.height = SIZE
+        existing.file_hash = ""
+        existing.save(update_fields=["file", "width", "height", "file_hash", "file_size"])
+        return existing
+    return model.objects.create(title=title, file=picture)
