@@ -139,6 +139,31 @@ def render_item(
     return response
 
 
+def item_part(request, page, template: str) -> str:
+    """One part of an item page (its comments, claim or registration box) as the viewer sees
+    it now, for an in-place action (``core.htmx``) to put back where it was.
+
+    The context comes from the same extensions as the whole page's, so a part cannot show
+    more than the page would: the gate decides first, and the extensions add a part only when
+    the viewer may read the item in full."""
+    from community.hooks import item_context_extensions
+
+    viewer = viewer_for_request(request)
+    decision = gate.decide(viewer, page, gate.Surface.PAGE)
+    if not decision.visible:
+        raise Http404
+    context = item_context(page, request, viewer, decision)
+    found = False
+    for extend in item_context_extensions:
+        extra = dict(extend(page, request, viewer, decision) or {})
+        if template in extra.pop("item_includes", []):
+            found = True
+            context.update(extra)
+    if not found:
+        return ""  # the part is not for this viewer (any more): it disappears
+    return render_to_string(template, context, request=request)
+
+
 def serve_gated(page, request, *args, **kwargs):
     viewer = viewer_for_request(request)
     decision = gate.decide(viewer, page, gate.Surface.PAGE)

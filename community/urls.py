@@ -11,8 +11,9 @@ urlpatterns = [
     path("feed/<str:token>/", views.ItemsFeed(), name="member_feed"),
     path("api/items/", views.items_api, name="api_items"),
     path("img/<int:image_id>/<str:filter_spec>/", views.image, name="image"),
-    path("img/<int:image_id>/<str:filter_spec>/<str:image_format>/", views.image,
-         name="image_format"),  # fmt: skip
+    path(
+        "img/<int:image_id>/<str:filter_spec>/<str:image_format>/", views.image, name="image_format"
+    ),  # fmt: skip
     re_path(r"^media/(?P<path>.+)$", views.staff_media, name="staff_media"),
     path("", include("community.participation.urls")),
     path("", include("community.interaction.urls")),

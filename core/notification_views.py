@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import json
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from core import notifications
+from core import htmx, notifications
 from core.models import Notification, NotificationPreference
 
 
 @login_required
 def centre(request):
-    page = Paginator(Notification.objects.filter(user=request.user), 20).get_page(
-        request.GET.get("page")
+    return render(
+        request,
+        "core/notifications.html",
+        {"page": _page(request, request.GET.get("page")), "kinds": _kinds(request)},
     )
+
+
+def _page(request, number):
+    return Paginator(Notification.objects.filter(user=request.user), 20).get_page(number)
+
+
+def _kinds(request) -> list[tuple[str, str, bool]]:
     muted = set(
         NotificationPreference.objects.filter(user=request.user).values_list("kind", flat=True)
     )
-    kinds = [(value, label, value in muted) for value, label in Notification.Kind.choices]
-    return render(request, "core/notifications.html", {"page": page, "kinds": kinds})
+    return [(value, label, value in muted) for value, label in Notification.Kind.choices]
 
 
 @login_required
@@ -34,6 +47,17 @@ def mark_read(request):
         notifications.mark_read(user=request.user, ids=ids)
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse({"unread": notifications.unread_count(request.user)})
+    if htmx.is_htmx(request):
+        html = render_to_string(
+            "core/_notification_list.html",
+            {"page": _page(request, request.POST.get("page"))},
+            request=request,
+        )
+        response = htmx.fragment(request, html)
+        # The header's badges follow (static/js/actions.js).
+        unread = notifications.unread_count(request.user)
+        response["HX-Trigger"] = json.dumps({"club:unread": unread})
+        return response
     return redirect("notifications:centre")
 
 
@@ -43,6 +67,12 @@ def preferences(request):
     muted = set(request.POST.getlist("muted"))
     for value in Notification.Kind.values:
         notifications.set_muted(user=request.user, kind=value, muted=value in muted)
+    messages.success(request, _("通知设置已保存。"))
+    if htmx.is_htmx(request):
+        html = render_to_string(
+            "core/_notification_settings.html", {"kinds": _kinds(request)}, request=request
+        )
+        return htmx.fragment(request, html)
     return redirect("notifications:centre")
 
 

@@ -16,12 +16,13 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from core import pagecache
+from core import htmx, pagecache
 from core.errors import DomainError
 from core.ratelimit import rate_limited
 from loyalty import errors, selectors, services
@@ -212,6 +213,8 @@ def redeem(request: HttpRequest, pk: int) -> HttpResponse:
         message = _("操作太频繁，请稍后再试。")
         if as_json:
             return JsonResponse({"error": "rate_limited", "message": message}, status=429)
+        if htmx.is_htmx(request):
+            return htmx.refusal(request, message)
         messages.error(request, message)
         return redirect("loyalty:reward", pk=pk)
     shipping = services.Shipping(
@@ -229,6 +232,8 @@ def redeem(request: HttpRequest, pk: int) -> HttpResponse:
                 {"error": error.code, "message": error.message},
                 status=ERROR_STATUS.get(error.code, 400),
             )
+        if htmx.is_htmx(request):
+            return htmx.refusal(request, error.message)
         messages.error(request, error.message)
         return redirect("loyalty:reward", pk=pk)
     redemption = result.redemption
@@ -246,6 +251,14 @@ def redeem(request: HttpRequest, pk: int) -> HttpResponse:
         )
     else:
         messages.success(request, _("兑换成功，我们会尽快为您安排。"))
+    if htmx.is_htmx(request):
+        balance = selectors.account_of(request.member).balance
+        html = render_to_string(
+            "loyalty/_redeemed.html",
+            {"reward": reward, "redemption": redemption, "coupon": coupon, "balance": balance},
+            request=request,
+        )
+        return htmx.fragment(request, html)
     return redirect("loyalty:redemptions")
 
 

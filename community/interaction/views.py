@@ -20,6 +20,8 @@ from community import gate
 from community.interaction import selectors, services
 from community.models import GatedPage
 from community.models_interaction import Comment, CommentRevision
+from community.serving import item_part
+from core import htmx
 from core.errors import DomainError, NotFound
 from core.errors import PermissionDenied as DomainPermissionDenied
 from core.ratelimit import client_ip, rate_limited
@@ -40,6 +42,8 @@ class Refused(Exception):
 
 
 def forbidden(request: HttpRequest, message: str | None = None) -> HttpResponse:
+    if htmx.is_htmx(request):
+        return htmx.refusal(request, message or services.CommentsNotAllowed.default_message)
     return render(
         request,
         "community/interaction/forbidden.html",
@@ -74,6 +78,9 @@ def _comment_and_writer(request: HttpRequest, pk: int) -> tuple[Comment, Member]
 
 
 def _back(request: HttpRequest, page, anchor: str = "comments") -> HttpResponse:
+    """Back to the item's comments: the page (a plain POST) or the section itself (htmx)."""
+    if htmx.is_htmx(request):
+        return htmx.fragment(request, item_part(request, page, "community/_comments.html"))
     return redirect(f"{page.get_url(request) or '/'}#{anchor}")
 
 

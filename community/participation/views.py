@@ -21,6 +21,8 @@ from wagtail.models import Page
 from community import gate
 from community.models import ActivityPage, OfferPage, Registration
 from community.participation import selectors, services
+from community.serving import item_part
+from core import htmx
 from core.errors import DomainError
 from core.ratelimit import rate_limited
 from members.selectors import ViewerStatus, viewer_for_request
@@ -42,7 +44,13 @@ def _member_or_message(request: HttpRequest, viewer: ViewerStatus):
     return viewer.member
 
 
+PARTS = {"claim": "community/_claim.html", "registration": "community/_registration.html"}
+
+
 def _back(request: HttpRequest, item, anchor: str) -> HttpResponse:
+    """Back to the item's box: the page (a plain POST) or the box itself (htmx)."""
+    if htmx.is_htmx(request):
+        return htmx.fragment(request, item_part(request, item, PARTS[anchor]))
     return redirect(f"{item.get_url(request)}#{anchor}")
 
 

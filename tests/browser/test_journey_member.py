@@ -102,6 +102,7 @@ def test_gold_member_takes_part_earns_redeems_and_is_told_live(
     # Claim an offer: the code is shown, and the claim rule credits its points.
     member_page.goto(f"{SITE}{club.offer.url}")
     member_page.get_by_test_id("claim").get_by_role("button", name="立即领取").click()
+    expect(member_page.get_by_test_id("my-codes").locator(".coupon-code")).to_be_visible()
     code = OfferClaim.objects.get(offer=club.offer, member=club.member).code
     assert re.fullmatch(r"SILVER-COUPON-\d{4}", code)
     expect(member_page.get_by_test_id("my-codes").locator(".coupon-code")).to_have_text(code)
@@ -140,6 +141,8 @@ def test_gold_member_takes_part_earns_redeems_and_is_told_live(
     member_page.locator("input[name=shipping_phone]").fill("13800000000")
     member_page.locator("[name=shipping_address]").fill("上海市静安区南京西路 1 号")
     member_page.get_by_role("button", name=f"确认用 {rules.reward.cost} 积分兑换").click()
+    expect(member_page.get_by_test_id("redeemed")).to_be_visible()  # in place, no reload
+    member_page.get_by_role("link", name="查看兑换记录").click()
     redemptions = member_page.get_by_test_id("redemptions")
     expect(redemptions).to_contain_text(rules.reward.name)
     expect(redemptions).to_contain_text(f"-{rules.reward.cost}")
