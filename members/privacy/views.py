@@ -13,6 +13,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core import htmx
 from core.errors import DomainError
 from core.ratelimit import client_ip, rate_limited
 from members.models import DataExport, Member
@@ -57,10 +58,14 @@ def export_status(request: HttpRequest, token: str) -> HttpResponse:
     if export is None:
         raise Http404
     building = export.state in (DataExport.State.QUEUED, DataExport.State.RUNNING)
+    # The page polls itself (htmx, every 2 s) for the box alone; without JavaScript it reloads.
+    template = (
+        "members/_data_export_status.html" if htmx.is_htmx(request) else "members/data_export.html"
+    )
     return _private(
         render(
             request,
-            "members/data_export.html",
+            template,
             {
                 "export": export,
                 "building": building,

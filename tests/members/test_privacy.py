@@ -473,3 +473,22 @@ def test_legal_hold_keeps_an_encrypted_copy_until_the_period_ends(
     copy.refresh_from_db()
     assert copy.purged_at is not None and copy.file_name == ""
     assert AuditEntry.objects.filter(action="member.sealed_copy_purged").exists()
+
+
+@pytest.mark.django_db
+def test_export_page_polls_its_progress_in_place(client):
+    member = MemberFactory()
+    export = data_export_request(member=member, language="zh-hans")
+    client.force_login(member.user)
+    url = f"/members/me/exports/{export.token}/"
+    page = client.get(url).content.decode()
+    assert '<progress max="100"' in page
+    assert f'hx-get="{url}" hx-trigger="every 2s"' in page
+    assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page
+    part = client.get(url, HTTP_HX_REQUEST="true")
+    html = part.content.decode()
+    assert html.startswith('<section class="card" data-testid="data-export"')
+    assert "<html" not in html and "no-store" in part["Cache-Control"]
+    assert data_export_build(export_id=export.pk) == DataExport.State.READY
+    done = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "下载 ZIP 文件" in done and "hx-trigger" not in done  # polling stops
