@@ -54,22 +54,48 @@ def test_docs_screenshots(page_for):
     gold = Member.objects.select_related("user").get(weibo_uid=GOLD_UID)
     staff = get_user_model().objects.get(username=DEMO_STAFF_USERNAME)
     teaser_item = GatedPage.objects.get(slug="milan-trip")
+    post = GatedPage.objects.get(slug="milan-backstage")
+    no_grey = []
 
     member = page_for(gold.user, device_scale_factor=2)
     member.goto(f"{SITE}/community/")
     expect(member.locator("article.item-card").first).to_be_visible()
     save(member, "community-feed")
+    no_grey.append(member.locator("article.item-card img").first)
+
+    member.goto(f"{SITE}{post.url}")
+    expect(member.locator("article img.cover")).to_be_visible()
+    save(member, "item")
 
     member.goto(f"{SITE}/points/")
     expect(member.get_by_test_id("available")).to_be_visible()
     save(member, "points")
 
+    member.goto(f"{SITE}/points/rewards/")
+    expect(member.locator("article.reward").first).to_be_visible()
+    save(member, "rewards")
+
     member.goto(f"{SITE}/notifications/")
     expect(member.get_by_test_id("notification-list").locator("li").first).to_be_visible()
     save(member, "notifications")
 
+    member.goto(f"{SITE}/share/new/?kind=item&ref={teaser_item.pk}")
+    expect(member.get_by_test_id("share-confirm")).to_be_visible()
+    save(member, "share-confirm")
+
+    member.goto(f"{SITE}/members/me/")
+    card = member.locator("a.shortcut[href='/members/card/']")
+    if card.count():  # the membership card, where the club has one
+        card.click()
+        member.wait_for_load_state("networkidle")
+        save(member, "card")
+
     outsider = page_for(None, device_scale_factor=2)
+    outsider.goto(f"{SITE}/")
+    save(outsider, "landing")
     outsider.goto(f"{SITE}{teaser_item.url}")
+    expect(outsider.locator("img.cover")).to_be_visible()
+    no_grey.append(outsider.locator("img.cover"))
     outsider.get_by_test_id("paywall").scroll_into_view_if_needed()
     save(outsider, "item-teaser")
 
@@ -77,3 +103,23 @@ def test_docs_screenshots(page_for):
     moderator.goto(f"{SITE}/admin/community/moderation/")
     expect(moderator.get_by_test_id("moderation-queue")).to_be_visible()
     save(moderator, "admin-moderation-queue")
+
+    # No grey boxes: every cover shown is a picture with many colours, not one flat fill.
+    for image in no_grey:
+        colours = image.evaluate(COLOURS_IN_IMAGE)
+        assert colours > 50, colours
+
+
+# How many distinct colours (quantised) an image shows: a flat placeholder has one.
+COLOURS_IN_IMAGE = """image => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 64; canvas.height = 36;
+    const context = canvas.getContext("2d");
+    context.drawImage(image, 0, 0, 64, 36);
+    const data = context.getImageData(0, 0, 64, 36).data;
+    const seen = new Set();
+    for (let i = 0; i < data.length; i += 4) {
+        seen.add((data[i] >> 3) + "," + (data[i + 1] >> 3) + "," + (data[i + 2] >> 3));
+    }
+    return seen.size;
+}"""
