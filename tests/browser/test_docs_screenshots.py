@@ -84,11 +84,9 @@ def test_docs_screenshots(page_for):
     save(member, "share-confirm")
 
     member.goto(f"{SITE}/members/me/")
-    card = member.locator("a.shortcut[href='/members/card/']")
-    if card.count():  # the membership card, where the club has one
-        card.click()
-        member.wait_for_load_state("networkidle")
-        save(member, "card")
+    member.get_by_test_id("card-link").click()
+    member.wait_for_load_state("networkidle")
+    save(member, "card")
 
     outsider = page_for(None, device_scale_factor=2)
     outsider.goto(f"{SITE}/")

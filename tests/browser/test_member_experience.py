@@ -128,7 +128,7 @@ def member_pages(member: Member) -> list[str]:
         "/points/", "/points/history/", "/points/expiry/", "/points/rewards/",
         "/points/redemptions/", "/notifications/", "/share/mine/",
         f"/share/new/?kind=item&ref={activity.pk}",
-        "/members/me/", "/members/me/settings/", "/members/me/privacy/",
+        "/members/me/", "/members/me/settings/", "/members/me/privacy/", "/members/card/",
     ]  # fmt: skip
     if reward is not None:
         pages.append(f"/points/rewards/{reward.pk}/")
