@@ -271,6 +271,7 @@ def test_activity_screen_leads_to_the_card_scanner(client, staff, items):
     detail = html_of(client.get(f"{ADMIN}activities/{activity.pk}/"))
     assert f"/community/checkin/{activity.pk}/" in detail
     assert "生成签到码" not in detail  # no event-wide code any more
+    assert "/community/checkin/" in html_of(client.get(ADMIN))  # the overview leads there too
 
 
 def test_one_community_section_in_the_menu(client, staff, items):
