@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-THEME_COLOUR = "#b8860b"  # the site's accent (static/css/site.css --accent)
+THEME_COLOUR = "#b8860b"  # the club's gold: the icons' background and the browser bar
 BACKGROUND_COLOUR = "#faf8f5"
 ICON_SIZES = (192, 512)
 STATIC_ASSETS = ("css/site.css", "css/card.css", *(f"icons/icon-{size}.png" for size in ICON_SIZES))
