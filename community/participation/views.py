@@ -50,7 +50,9 @@ PARTS = {"claim": "community/_claim.html", "registration": "community/_registrat
 def _back(request: HttpRequest, item, anchor: str) -> HttpResponse:
     """Back to the item's box: the page (a plain POST) or the box itself (htmx)."""
     if htmx.is_htmx(request):
-        return htmx.fragment(request, item_part(request, item, PARTS[anchor]))
+        # A draw box sits inside the offer's claim box or the activity's registration box.
+        part = PARTS.get(anchor) or PARTS[_anchor(item)]
+        return htmx.fragment(request, item_part(request, item, part))
     return redirect(f"{item.get_url(request)}#{anchor}")
 
 

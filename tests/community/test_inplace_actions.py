@@ -14,6 +14,8 @@ from core.models import Notification
 from core.notifications import notify
 from loyalty.models import Reward
 from members.models import Member
+from tests.community.test_claims import claim, make_offer
+from tests.factories import MemberFactory, standard_tiers
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +134,18 @@ def test_member_pages_carry_the_csrf_header_for_htmx(client, gold):
     html = text(client.get("/community/"))
     assert 'hx-headers=\'{"X-CSRFToken": "' in html
     assert "/static/vendor/htmx-2.0.11.min." in html
+
+
+def test_joining_a_waiting_list_in_place(client, tiers_for_waitlist):
+    offer = make_offer(tiers_for_waitlist["gold"], codes=1)
+    first, second = (MemberFactory(tier=tiers_for_waitlist["gold"]) for _ in range(2))
+    claim(offer, first)
+    client.force_login(second.user)
+    html = assert_fragment(client.post(f"/community/offers/{offer.pk}/waitlist/", **HX))
+    assert html.startswith('<section class="card claim" id="claim"')
+    assert "您在候补名单第 1 位" in html and "退出候补" in html
+
+
+@pytest.fixture
+def tiers_for_waitlist():
+    return standard_tiers()
