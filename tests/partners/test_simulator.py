@@ -39,7 +39,10 @@ def test_the_simulator_links_accrues_holds_captures_voids_and_refunds(
         assert done.status_code == 302
 
     api = PartnerApi(live_server.url, partner_client.key_id, partner_client.secret)
-    result = simulate(api, confirm=confirm, wait_seconds=10, log=lambda line: None)
+    try:
+        result = simulate(api, confirm=confirm, wait_seconds=10, log=lambda line: None)
+    finally:
+        api.session.close()  # a kept-alive connection would keep a server thread's database
 
     assert result["member"]["display_name"] == member.display_name
     assert result["accrual"]["state"] == "approved"
@@ -58,5 +61,6 @@ def test_the_simulator_links_accrues_holds_captures_voids_and_refunds(
         assert line in history, line
     assert "-200" in history and "-100" in history and "+500" in history
     partners_page = browser.get(f"{live_server.url}/members/me/partners/").text
+    browser.close()
     assert "星河酒店" in partners_page and "解除关联" in partners_page
     assert reconcile() == []
