@@ -57,7 +57,7 @@ _SECTIONS = (
     ("/community/my/activities/", "activities"),
     ("/community/", "community"),
     ("/points/", "points"),
-    ("/members/me/", "me"),
+    ("/members/", "me"),
     ("/notifications/", "me"),
     ("/share/mine/", "me"),
 )

@@ -10,6 +10,7 @@ import os
 
 import pytest
 from django.contrib.auth import get_user_model
+from PIL import Image as PILImage
 from playwright.sync_api import expect
 
 from community.models import GatedPage
@@ -46,6 +47,10 @@ def save(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), animations="disabled", caret="hide")
+    if path.stat().st_size >= MAX_BYTES:  # photos and gradients: a 256-colour palette will do
+        with PILImage.open(path) as shot:
+            quantised = shot.convert("RGB").quantize(colors=256, dither=PILImage.Dither.NONE)
+        quantised.save(path, optimize=True)
     assert path.stat().st_size < MAX_BYTES, f"{path.name} is too large for the README"
 
 
@@ -61,7 +66,7 @@ def test_docs_screenshots(page_for):
     member.goto(f"{SITE}/community/")
     expect(member.locator("article.item-card").first).to_be_visible()
     save(member, "community-feed")
-    no_grey.append(member.locator("article.item-card img").first)
+    no_grey.append(member.locator("article.item-card img").first.evaluate(COLOURS_IN_IMAGE))
 
     member.goto(f"{SITE}{post.url}")
     expect(member.locator("article img.cover")).to_be_visible()
@@ -79,7 +84,7 @@ def test_docs_screenshots(page_for):
     expect(member.get_by_test_id("notification-list").locator("li").first).to_be_visible()
     save(member, "notifications")
 
-    member.goto(f"{SITE}/share/new/?kind=item&ref={teaser_item.pk}")
+    member.goto(f"{SITE}/share/new/?kind=tier")
     expect(member.get_by_test_id("share-confirm")).to_be_visible()
     save(member, "share-confirm")
 
@@ -93,7 +98,7 @@ def test_docs_screenshots(page_for):
     save(outsider, "landing")
     outsider.goto(f"{SITE}{teaser_item.url}")
     expect(outsider.locator("img.cover")).to_be_visible()
-    no_grey.append(outsider.locator("img.cover"))
+    no_grey.append(outsider.locator("img.cover").evaluate(COLOURS_IN_IMAGE))
     outsider.get_by_test_id("paywall").scroll_into_view_if_needed()
     save(outsider, "item-teaser")
 
@@ -103,9 +108,7 @@ def test_docs_screenshots(page_for):
     save(moderator, "admin-moderation-queue")
 
     # No grey boxes: every cover shown is a picture with many colours, not one flat fill.
-    for image in no_grey:
-        colours = image.evaluate(COLOURS_IN_IMAGE)
-        assert colours > 50, colours
+    assert all(colours > 50 for colours in no_grey), no_grey
 
 
 # How many distinct colours (quantised) an image shows: a flat placeholder has one.
