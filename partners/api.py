@@ -10,6 +10,7 @@ Writes run through ``idempotent``: the answer is stored under the partner's
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,6 +98,29 @@ def _header(request: HttpRequest, name: str) -> str:
     return request.headers.get(name, "") or ""
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def _carries_nul(body: bytes) -> bool:
+    """A NUL anywhere in the JSON body: PostgreSQL text cannot hold one, so it is refused up
+    front as invalid input rather than failing at the database."""
+    if b"\x00" in body:
+        return True
+    if b"\\u0000" not in body:
+        return False
+    try:
+        return _holds_nul(json.loads(body))
+    except ValueError:
+        return False
+
+
 class PartnerAuth(APIKeyHeader):
     """HMAC-signed requests: key, timestamp within 300 s, fresh nonce, valid signature; then
     the partner must be active and within its rate limit."""
@@ -144,6 +168,8 @@ class PartnerAuth(APIKeyHeader):
         if rate_limited(request, "partner-api", limit=limit, window=60, key=str(found.partner_id)):
             raise ApiError(429, "rate_limited", f"More than {limit} requests a minute.",
                            headers={"Retry-After": "60"})  # fmt: skip
+        if _carries_nul(request.body):
+            raise ApiError(422, "validation_error", "Text may not contain NUL (U+0000).")
         if found.last_used_at is None or found.last_used_at < now - timedelta(minutes=1):
             PartnerKey.objects.filter(pk=found.pk).update(last_used_at=now)
         return Caller(found.partner, found)

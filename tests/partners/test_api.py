@@ -327,3 +327,18 @@ def test_a_second_member_linking_gets_their_own_id(partner, partner_client):
     first = link_member(partner, MemberFactory())
     second = link_member(partner, MemberFactory())
     assert first.public_id != second.public_id
+
+
+def test_text_with_a_nul_character_is_refused_as_invalid_input_and_changes_nothing(
+    partner_client, linked
+):
+    """PostgreSQL text cannot hold U+0000: such a body is a clear 422, never a server error."""
+    response = partner_client.post(
+        "/link-requests", {"partner_reference": "till-\u0000-7"}, key="nul"
+    )
+    assert response.status_code == 422 and error_code(response) == "validation_error"
+    accrual = partner_client.post(
+        f"/members/{linked.public_id}/accruals", {"amount": 5, "reference": "\u0000"}, key="nul2"
+    )
+    assert accrual.status_code == 422
+    assert not PendingAward.objects.filter(account__member=linked.member).exists()
