@@ -15,6 +15,8 @@ from wagtail.log_actions import log
 
 
 class AddView(multiple.AddView):
+    template_name = "core/admin/images_multiple_add.html"
+
     def save_object(self, form):
         image = super().save_object(form)
         log(instance=image, action="wagtail.create", user=self.request.user)

@@ -148,10 +148,233 @@ def test_outsider_pages_are_accessible_and_light_on_a_phone(page_for, club):
         assert_accessible_and_light(page, f"{SITE}{url}")
 
 
-def test_club_staff_pages_have_no_serious_accessibility_violations(page_for, club):
+# --- Staff pages ---------------------------------------------------------------------------------
+#
+# Every page the club adds to the Wagtail admin, by its route in the URL configuration, with how
+# to reach it on the demo club. ``NOT_PAGES`` names the club's admin routes that are not pages:
+# form targets that only accept POST, downloads and fragments. A club admin route in neither
+# fails ``test_every_club_admin_route_is_checked``.
+
+CLUB_MODULES = ("community", "core", "loyalty", "members", "partners", "share")
+
+STAFF_PAGES = {
+    "admin/": ["/admin/"],  # the admin home, with the panels the club adds
+    "admin/audit/": ["/admin/audit/"],
+    "admin/reports/": ["/admin/reports/"],
+    "admin/reports/<slug:slug>/": ["/admin/reports/{chart}/"],  # every chart
+    "admin/images/multiple/add/": ["/admin/images/multiple/add/"],
+    "admin/members/": ["/admin/members/"],
+    "admin/members/notify/": ["/admin/members/notify/"],
+    "admin/members/<int:pk>/": ["/admin/members/{member}/"],
+    "admin/members/applications/": ["/admin/members/applications/"],
+    "admin/members/invitations/": ["/admin/members/invitations/"],
+    "admin/members/invitations/new/": ["/admin/members/invitations/new/"],
+    "admin/members/invitations/batch/": ["/admin/members/invitations/batch/?batch=demo"],
+    "admin/members/imports/": ["/admin/members/imports/"],
+    "admin/members/imports/<int:pk>/": ["/admin/members/imports/{customer_import}/"],
+    "admin/members/consent/": ["/admin/members/consent/"],
+    "admin/members/consent/new/": [
+        "/admin/members/consent/new/",
+        "/admin/members/consent/new/?from={consent}",
+    ],
+    "admin/members/consent/<int:pk>/": [
+        "/admin/members/consent/{consent}/",
+        "/admin/members/consent/{draft}/",
+    ],
+    "admin/members/consent/<int:pk>/edit/": ["/admin/members/consent/{draft}/edit/"],
+    "admin/members/consent/<int:pk>/compare/": ["/admin/members/consent/{draft}/compare/"],
+    "admin/points/accounts/": ["/admin/points/accounts/"],
+    "admin/points/accounts/<int:member_id>/": ["/admin/points/accounts/{member}/"],
+    "admin/points/redemptions/": ["/admin/points/redemptions/"],
+    "admin/points/rewards/": ["/admin/points/rewards/"],
+    "admin/points/rewards/<int:pk>/codes/": ["/admin/points/rewards/{reward}/codes/"],
+    "admin/points/liability/": ["/admin/points/liability/"],
+    "admin/partners/": ["/admin/partners/"],
+    "admin/partners/<int:pk>/keys/": ["/admin/partners/{partner}/keys/"],
+    "admin/partners/<int:pk>/statements/": ["/admin/partners/{partner}/statements/"],
+    "admin/partners/<int:pk>/statements/print/": ["/admin/partners/{partner}/statements/print/"],
+    "admin/shares/": ["/admin/shares/"],
+    "admin/community/moderation/": ["/admin/community/moderation/"],
+    "admin/community/moderation/<int:pk>/": ["/admin/community/moderation/{comment}/"],
+    "admin/community/moderation/keywords/test/": [
+        "/admin/community/moderation/keywords/test/",
+        "/admin/community/moderation/keywords/test/?text=有人代购吗，加微信",
+    ],
+    "admin/community/moderation/photos/": ["/admin/community/moderation/photos/"],
+    "admin/community/participation/": ["/admin/community/participation/"],
+    "admin/community/participation/offers/<int:pk>/": [
+        "/admin/community/participation/offers/{offer}/",
+        "/admin/community/participation/offers/{draw_offer}/",
+    ],
+    "admin/community/participation/activities/<int:pk>/": [
+        "/admin/community/participation/activities/{activity}/"
+    ],
+}
+# The club's snippets: every page of their viewsets, on one object each.
+SNIPPETS = {
+    "community/moderationkeyword": "keyword",
+    "loyalty/earningrule": "rule",
+    "loyalty/tierrequirement": "tier_requirement",
+    "loyalty/reward": "reward",
+    "loyalty/partner": "partner",
+}
+for _snippet, _key in SNIPPETS.items():
+    STAFF_PAGES[f"admin/snippets/{_snippet}/"] = [f"/admin/snippets/{_snippet}/"]
+    STAFF_PAGES[f"admin/snippets/{_snippet}/add/"] = [f"/admin/snippets/{_snippet}/add/"]
+    for _view in ("edit", "delete", "usage", "history", "copy"):
+        STAFF_PAGES[f"admin/snippets/{_snippet}/{_view}/<int:pk>/"] = [
+            f"/admin/snippets/{_snippet}/{_view}/{{{_key}}}/"
+        ]
+# The club's settings (Wagtail's settings view, one page per setting model).
+CLUB_SETTINGS = ("members.admissionsettings", "loyalty.loyaltysettings", "share.sharesettings")
+
+NOT_PAGES = {
+    # Downloads (CSV, JSON).
+    "admin/club/live-counters.json": "JSON the live counters panel polls",
+    "admin/audit/export.csv": "CSV download",
+    "admin/members/export.csv": "CSV download",
+    "admin/members/invitations/export.csv": "CSV download",
+    "admin/points/redemptions/export.csv": "CSV download",
+    "admin/partners/<int:pk>/statements/export.csv": "CSV download",
+    "admin/community/participation/offers/<int:pk>/claims.csv": "CSV download",
+    "admin/community/participation/activities/<int:pk>/registrations.csv": "CSV download",
+    # Form targets (POST only).
+    "admin/members/<int:pk>/suspend/": "POST only",
+    "admin/members/<int:pk>/reinstate/": "POST only",
+    "admin/members/<int:pk>/tier/": "POST only",
+    "admin/members/<int:pk>/birthday/": "POST only",
+    "admin/members/<int:pk>/points/": "POST only",
+    "admin/members/applications/<int:pk>/decide/": "POST only",
+    "admin/members/consent/<int:pk>/submit/": "POST only",
+    "admin/members/consent/<int:pk>/review/": "POST only",
+    "admin/points/accounts/<int:member_id>/adjust/": "POST only",
+    "admin/points/accounts/<int:member_id>/tier/": "POST only",
+    "admin/points/entries/<int:entry_id>/reverse/": "POST only",
+    "admin/points/redemptions/bulk/": "POST only",
+    "admin/partners/<int:pk>/statements/close/": "POST only",
+    "admin/community/moderation/bulk/": "POST only",
+    "admin/community/moderation/<int:pk>/decide/": "POST only",
+    "admin/community/moderation/photos/<int:pk>/decide/": "POST only",
+    "admin/community/participation/offers/<int:pk>/codes/": "POST only",
+    "admin/community/participation/registrations/<int:pk>/checkin/": "POST only",
+    "admin/community/participation/items/<int:pk>/allocation/": "POST only",
+    "admin/community/participation/items/<int:pk>/draw/run/": "POST only",
+    # The multiple image upload's requests from its page's script (POST only).
+    "admin/images/multiple/<int:image_id>/": "POST only",
+    "admin/images/multiple/create_from_uploaded_image/<int:uploaded_file_id>/": "POST only",
+    "admin/images/multiple/<int:image_id>/delete/": "POST only",
+}
+for _snippet in SNIPPETS:
+    for _fragment in ("results/", "history-results/<int:pk>/"):  # reloaded into their pages
+        NOT_PAGES[f"admin/snippets/{_snippet}/{_fragment}"] = "fragment of its list page"
+
+
+def club_admin_routes() -> set[str]:
+    """Routes under admin/ served by the club's views or by viewsets of the club's models."""
+    from django.urls import URLResolver, get_resolver
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern), pattern
+
+    routes = set()
+    for route, pattern in walk(get_resolver().url_patterns):
+        view = getattr(pattern.callback, "view_class", pattern.callback)
+        club_view = view.__module__.split(".")[0] in CLUB_MODULES
+        club_snippet = route.startswith("admin/snippets/") and route.split("/")[2] in CLUB_MODULES
+        if route.startswith("admin/") and (club_view or club_snippet):
+            routes.add(route)
+    return routes
+
+
+def test_every_club_admin_route_is_checked():
+    from wagtail.contrib.settings.registry import registry
+
+    routes = club_admin_routes()
+    assert set(NOT_PAGES) <= routes, set(NOT_PAGES) - routes
+    assert routes - set(NOT_PAGES) - set(STAFF_PAGES) == set(), "club admin routes not checked"
+    assert set(STAFF_PAGES) - {"admin/"} <= routes, "pages checked that are no longer routes"
+    settings_models = {model._meta.label_lower for model in registry}
+    club_settings = {label for label in settings_models if label.split(".")[0] in CLUB_MODULES}
+    assert club_settings == set(CLUB_SETTINGS)
+
+
+def _staff_objects() -> dict:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from community.models_interaction import Comment, ModerationKeyword
+    from community.participation import services as participation
+    from core.reports.catalogue import CHARTS
+    from loyalty.models import EarningRule, Partner, TierRequirement
+    from members import consent_services
+    from members.models import CustomerImport
+    from members.selectors import current_consent_text
+    from partners import demo as partners_demo
+
+    partners_demo.load()
     staff = get_user_model().objects.get(username=DEMO_STAFF_USERNAME)
-    page = page_for(staff, viewport=PHONE)
-    for url in ("/admin/community/moderation/", "/admin/points/redemptions/"):
-        page.goto(f"{SITE}{url}")
+    consent = current_consent_text()
+    draft = consent_services.consent_text_create(
+        actor=staff, title=consent.title, body=consent.body + "\n\n新增：积分可在合作伙伴处使用。",
+        based_on=consent,
+    )  # fmt: skip
+    imported = CustomerImport.objects.create(
+        uploaded_by=staff, file_name="客户名单.csv", content="membership_number,name,tier\n",
+        state=CustomerImport.State.DONE, total_rows=3, processed_rows=3, created_rows=1,
+        updated_rows=1, errors=[{"row": 3, "error": "等级不存在"}], finished_at=timezone.now(),
+    )  # fmt: skip
+    draw_offer = OfferPage.objects.get(slug="presale-early-access")
+    now = timezone.now()
+    participation.allocation_configure(
+        item=draw_offer, actor=staff, mode="draw", hold_hours=24,
+        entries_open_at=now - timedelta(hours=1), entries_close_at=now + timedelta(days=1),
+    )  # fmt: skip
+    return {
+        "charts": [chart.slug for chart in CHARTS],
+        "member": Member.objects.get(weibo_uid=GOLD_UID),
+        "customer_import": imported,
+        "consent": consent,
+        "draft": draft,
+        "reward": Reward.objects.order_by("pk").first(),
+        "partner": Partner.objects.order_by("pk").first(),
+        "comment": Comment.objects.filter(state=Comment.State.HELD).first(),
+        "offer": OfferPage.objects.get(slug="silver-coupon"),
+        "draw_offer": draw_offer,
+        "activity": ActivityPage.objects.get(slug="milan-trip"),
+        "keyword": ModerationKeyword.objects.order_by("pk").first(),
+        "rule": EarningRule.objects.order_by("pk").first(),
+        "tier_requirement": TierRequirement.objects.order_by("pk").first(),
+    }
+
+
+@pytest.mark.timeout(600)  # some ninety pages
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_club_staff_pages_have_no_serious_accessibility_violations(page_for, club, viewport):
+    objects = run_off_the_event_loop(_staff_objects)
+    missing = [name for name, value in objects.items() if value is None]
+    assert missing == [], f"the demo club has no {missing}"
+    charts = objects.pop("charts")
+    ids = {name: value.pk for name, value in objects.items()}
+    urls = [url.format(chart=chart) if "{chart}" in url else url.format(**ids)
+            for pages in STAFF_PAGES.values() for url in pages
+            for chart in (charts if "{chart}" in url else [None])]  # fmt: skip
+    urls += [f"/admin/settings/{label.replace('.', '/')}/" for label in CLUB_SETTINGS]
+    staff = get_user_model().objects.get(username=DEMO_STAFF_USERNAME)
+    failures = {}
+    page = page_for(staff, viewport=viewport)
+    for url in urls:
+        response = page.goto(f"{SITE}{url}")
+        assert response.status == 200, (url, response.status)
+        page.wait_for_load_state("networkidle")
         violations = axe_violations(page)
-        assert violations == [], f"{url}:\n{json.dumps(violations, ensure_ascii=False, indent=1)}"
+        if violations:
+            failures[url] = violations
+    print(f"{len(urls)} staff pages checked at {viewport['width']} px")
+    report = [f"{url}: {v['id']} ({v['impact']}) {v['help']}: {v['nodes']}"
+              for url, violations in failures.items() for v in violations]  # fmt: skip
+    assert failures == {}, "\n".join(report)
