@@ -275,3 +275,56 @@ def switch_language(page, code: str) -> None:
     """Choose a language in the site header's switcher, as a visitor would."""
     with page.expect_navigation():
         page.locator(f"nav.language a[data-language='{code}']").click()
+
+
+def waiting_list_and_draw() -> dict:
+    """On top of the demo club: a sold-out offer with 普通会员赵同学 on its waiting list, a full
+    activity and an offer allocated by a draw that two members entered; their ids, by name."""
+    return run_off_the_event_loop(_waiting_list_and_draw)
+
+
+def _waiting_list_and_draw() -> dict:
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from community.models import ActivityPage, OfferPage
+    from community.participation import services
+    from members.demo import DEMO_STAFF_USERNAME
+    from members.models import Member
+    from tests.community.test_claims import make_offer
+    from tests.community.test_registrations import make_activity
+
+    platinum, silver, regular = (
+        Member.objects.get(weibo_uid=uid) for uid in ("1001000011", "1001000013", "1001000014")
+    )
+    offer_cover = OfferPage.objects.get(slug="silver-coupon").cover_image
+    activity_cover = ActivityPage.objects.get(slug="shanghai-tasting").cover_image
+    scarf = make_offer(
+        codes=["SCARF-0001"], slug="limited-scarf", title="限量丝巾：会员专享",
+        summary="限量一条，领完可加入候补名单。", cover_image=offer_cover,
+    )  # fmt: skip
+    services.offer_claim(offer=scarf, member=platinum, idempotency_key="limited-scarf-platinum")
+    services.offer_waitlist_join(offer=scarf, member=regular)
+
+    tea = make_activity(
+        capacity=1, slug="tea-ceremony", title="茶道雅集：小班体验",
+        summary="一席一人，满员后可加入候补名单。", cover_image=activity_cover,
+    )  # fmt: skip
+    services.activity_register(activity=tea, member=platinum)
+
+    tickets = make_offer(
+        codes=["RUNWAY-0001", "RUNWAY-0002"], slug="runway-tickets", title="秀场门票抽签",
+        summary="两张秀场门票，抽签分配。", cover_image=offer_cover,
+    )  # fmt: skip
+    now = timezone.now()
+    services.allocation_configure(
+        item=tickets, actor=get_user_model().objects.get(username=DEMO_STAFF_USERNAME),
+        mode="draw", hold_hours=24, entries_open_at=now - timedelta(hours=1),
+        entries_close_at=now + timedelta(days=2),
+    )  # fmt: skip
+    for member in (platinum, silver):
+        services.draw_enter(item=tickets, member=member)
+    return {"offer": scarf.pk, "activity": tea.pk, "draw": tickets.pk, "ahead": regular.pk,
+            "registered": platinum.pk}  # fmt: skip
