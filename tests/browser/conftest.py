@@ -304,6 +304,8 @@ def _waiting_list_and_draw() -> dict:
     scarf = make_offer(
         codes=["SCARF-0001"], slug="limited-scarf", title="限量丝巾：会员专享",
         summary="限量一条，领完可加入候补名单。", cover_image=offer_cover,
+        body=[("paragraph", "<p>2026 早春限定真丝丝巾，全球限量。领完后可加入候补名单，"
+                            "有人放弃时按顺序为您保留。</p>")],
     )  # fmt: skip
     services.offer_claim(offer=scarf, member=platinum, idempotency_key="limited-scarf-platinum")
     services.offer_waitlist_join(offer=scarf, member=regular)
@@ -311,12 +313,15 @@ def _waiting_list_and_draw() -> dict:
     tea = make_activity(
         capacity=1, slug="tea-ceremony", title="茶道雅集：小班体验",
         summary="一席一人，满员后可加入候补名单。", cover_image=activity_cover,
+        body=[("paragraph", "<p>茶艺师带领的小班体验，一席一人。</p>")],
     )  # fmt: skip
     services.activity_register(activity=tea, member=platinum)
 
     tickets = make_offer(
         codes=["RUNWAY-0001", "RUNWAY-0002"], slug="runway-tickets", title="秀场门票抽签",
         summary="两张秀场门票，抽签分配。", cover_image=offer_cover,
+        body=[("paragraph", "<p>春夏大秀的两张前排门票。报名期内参加抽签，开奖后公布种子，"
+                            "人人可以核验结果。</p>")],
     )  # fmt: skip
     now = timezone.now()
     services.allocation_configure(

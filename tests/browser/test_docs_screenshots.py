@@ -13,10 +13,10 @@ from django.contrib.auth import get_user_model
 from PIL import Image as PILImage
 from playwright.sync_api import expect
 
-from community.models import GatedPage
+from community.models import GatedPage, OfferPage
 from members.demo import DEMO_STAFF_USERNAME
 from members.models import Member
-from tests.browser.conftest import DESKTOP, SITE, load_club
+from tests.browser.conftest import DESKTOP, SITE, load_club, waiting_list_and_draw
 from tests.conftest import BASE_DIR
 
 pytestmark = [
@@ -52,6 +52,18 @@ def save(page, name: str) -> None:
             quantised = shot.convert("RGB").quantize(colors=256, dither=PILImage.Dither.NONE)
         quantised.save(path, optimize=True)
     assert path.stat().st_size < MAX_BYTES, f"{path.name} is too large for the README"
+
+
+def show(page, test_id: str) -> None:
+    """Scroll the box up to just below what stays on top: the site header and the message."""
+    page.get_by_test_id(test_id).evaluate(
+        """box => {
+            const above = [".site-header", ".messages-region"]
+                .map(selector => document.querySelector(selector))
+                .reduce((height, el) => height + (el ? el.getBoundingClientRect().height : 0), 0);
+            scrollTo(0, box.getBoundingClientRect().top + scrollY - above - 12);
+        }"""
+    )
 
 
 def test_docs_screenshots(page_for):
@@ -92,6 +104,20 @@ def test_docs_screenshots(page_for):
     member.get_by_test_id("card-link").click()
     member.wait_for_load_state("networkidle")
     save(member, "card")
+
+    # The waiting list of a sold-out offer and an open draw, each after the member's action.
+    items = waiting_list_and_draw()
+    member.goto(f"{SITE}{OfferPage.objects.get(pk=items['offer']).url}")
+    member.get_by_test_id("claim").get_by_role("button", name="加入候补").click()
+    expect(member.get_by_test_id("waitlist-state")).to_contain_text("第 2 位")
+    show(member, "claim")
+    save(member, "waiting-list")
+
+    member.goto(f"{SITE}{OfferPage.objects.get(pk=items['draw']).url}")
+    member.get_by_test_id("draw").get_by_role("button", name="参加抽签").click()
+    expect(member.get_by_test_id("draw-entry")).to_be_visible()
+    show(member, "claim")
+    save(member, "draw")
 
     outsider = page_for(None, device_scale_factor=2)
     outsider.goto(f"{SITE}/")
