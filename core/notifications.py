@@ -138,6 +138,25 @@ _BADGE_SQL = (
 )
 
 
+def request_badge(request) -> tuple[int, int]:
+    """(unread count, newest id) for this request's header, read at most once per request.
+
+    A GET takes the figures read with the user at sign-in (``members.auth``: the same query,
+    no extra round trip); a request that may change notifications (marking them read) reads
+    them again after its work.
+    """
+    state = getattr(request, "_notification_badge", None)
+    if state is not None:
+        return state
+    user = request.user
+    if request.method in ("GET", "HEAD") and hasattr(user, "badge_unread"):
+        state = (user.badge_unread or 0, user.badge_newest or 0)
+    else:
+        state = badge_state(user)
+    request._notification_badge = state
+    return state
+
+
 def badge_state(user, *, also: tuple[str, list] | None = None) -> tuple:
     """(unread count, newest id) for the header badge and the live script, in one query.
 

@@ -229,8 +229,9 @@ def personal_copy(
     language, the day, the generation (any shared change; the shared parts of a page are
     kept per generation anyway) and ``version_sql``: one SQL scalar subquery with its
     parameters naming the page's own rows (for the points page, the account row's PostgreSQL
-    ``xmin``, which every balance, pending or tier change rewrites). The badge and that
-    version are read in one query, so a kept page costs one query beyond signing in. ``ttl``
+    ``xmin``, which every balance, pending or tier change rewrites). The badge comes with the
+    user at sign-in (``members.auth``), so a kept page costs no query beyond signing in, or
+    one for its version. ``ttl``
     bounds what changes by the clock alone, and lifetimes are cut to the next clock
     transition. A page with a one-off message waiting is never kept nor served from a copy.
     """
@@ -245,10 +246,15 @@ def personal_copy(
         or settings.CSRF_COOKIE_NAME not in request.COOKIES
     ):
         return None, _keep_nothing
-    from core.notifications import badge_state
+    from core.notifications import request_badge
 
-    unread, newest, version = badge_state(request.user, also=version_sql or ("SELECT 0", []))
-    request._notification_badge = (unread, newest)
+    unread, newest = request_badge(request)
+    version = 0
+    if version_sql is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(*version_sql)
+            row = cursor.fetchone()
+            version = row[0] if row else None
     parts = (
         "personal", request.get_host().lower(), request.get_full_path(), get_language(),
         member.pk, member.state, member.tier_id, member.display_name, member.weibo_screen_name,

@@ -59,12 +59,13 @@ class ConsentRequiredMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        # The path first: an exempt request (robots.txt, static files) never loads the user.
         user = getattr(request, "user", None)
         if (
             user is not None
+            and not request.path.startswith(CONSENT_EXEMPT_PREFIXES)
             and user.is_authenticated
             and not user.is_staff
-            and not request.path.startswith(CONSENT_EXEMPT_PREFIXES)
         ):
             baseline = selectors.consent_baseline_cached()
             if request.session.get(SESSION_CONSENT_OK) != baseline:

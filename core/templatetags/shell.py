@@ -19,17 +19,14 @@ def viewer_status(context):
 
 
 def _badge_state(context) -> tuple[int, int]:
-    """Unread count and newest notification id, read once per request (one query)."""
-    from core.notifications import badge_state
+    """Unread count and newest notification id, read once per request."""
+    from core.notifications import request_badge
 
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return 0, 0
-    state = getattr(request, "_notification_badge", None)
-    if state is None:
-        state = request._notification_badge = badge_state(user)
-    return state
+    return request_badge(request)
 
 
 @register.simple_tag(takes_context=True)
