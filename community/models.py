@@ -37,18 +37,29 @@ class KeptViewRestrictionsMixin:
     def get_view_restrictions(self):
         from wagtail.models import PageViewRestriction
 
-        from core import pagecache
 
         # Wagtail's answer walks the ancestors in a query: ask it only when the kept answer
-        # says a restriction applies (or nothing is kept yet).
-        restricted = pagecache.fragment(
+        # says a restriction applies (or nothing is kept yet). A page routed from the cache
+        # carries the answer already (``community.serving``).
+        restricted = getattr(self, "_kept_view_restricted", None)
+        if restricted is None:
+            restricted = self.has_view_restrictions_kept()
+        if restricted:
+            return super().get_view_restrictions()
+        # Empty and already evaluated: iterating it builds no SQL (a plain ``none()`` is
+        # compiled before it finds nothing); ordering or filtering it still works.
+        nothing = PageViewRestriction.objects.none()
+        nothing._result_cache, nothing._prefetch_done = [], True
+        return nothing
+
+    def has_view_restrictions_kept(self) -> bool:
+        from core import pagecache
+
+        return pagecache.fragment(
             ("view-restrictions", self.pk), lambda: super(KeptViewRestrictionsMixin, self)
             .get_view_restrictions()
             .exists(),
         )  # fmt: skip
-        if restricted:
-            return super().get_view_restrictions()
-        return PageViewRestriction.objects.none()
 
 
 def _mark_if_outsider(request) -> None:

@@ -31,6 +31,9 @@ def _route(request, path: str):
             .prefetch_related("tiers")
             .get(pk=page.pk)
         )
+    if hasattr(page, "has_view_restrictions_kept"):
+        # Kept with the route: a restriction added or removed bumps the generation too.
+        page._kept_view_restricted = page.has_view_restrictions_kept()
     return page, list(args), dict(kwargs)
 
 
@@ -50,9 +53,14 @@ def serve_page(request, path: str):
 
     viewer = viewer_for_request(request)
     keep = None
-    if viewer.kind == "member":
-        # A member's copy of a page that holds nothing personal beyond the header (the feed).
-        hit, keep = pagecache.personal_copy(request, viewer.member)
+    place = (request.get_host().lower(), path)
+    known = _kept_places.get(place)
+    if viewer.kind == "member" and known is not None:
+        # A member's kept copy, looked up before routing where this process has served one.
+        if known is _HOME:  # a page that holds nothing personal beyond the header (the feed)
+            hit, keep = pagecache.personal_copy(request, viewer.member)
+        else:
+            hit = _member_item_copy(known, request, viewer)[0]
         if hit is not None:
             return hit
     key = ("routed-page", request.get_host().lower(), path)
@@ -60,11 +68,30 @@ def serve_page(request, path: str):
     if route is not None and not hasattr(request, "_wagtail_route_for_request"):
         request._wagtail_route_for_request = RouteResult(*route)
     response = wagtail_views.serve(request, path)
-    if keep is not None and pagecache.personal_cacheable(request):
-        if hasattr(response, "render") and not response.is_rendered:
-            response.render()
-        keep(response)
+    kept = getattr(request, _KEPT_AS, None)
+    if kept is not None and len(_kept_places) < 10_000:
+        _kept_places[place] = kept
+    if pagecache.personal_cacheable(request):
+        if len(_kept_places) < 10_000:
+            _kept_places[place] = _HOME
+        if keep is not None:
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()
+            keep(response)
     return response
+
+
+# Where this process has served a member a page it keeps per member: the community home
+# (``_HOME``) or an item page (the page object, as routed in the current generation). Only
+# there is a member's copy looked up before routing, so other pages do not pay for a lookup
+# that cannot hit, and a hit skips routing, Wagtail's hooks and the gate: the copy was kept
+# under a key naming the member's tier and state, the cache generation (any change to a
+# page, its tiers or its view restrictions) and the item's row versions, so it is exactly
+# what the gate gave this member. A page kept here that changed since only makes the lookup
+# miss (its generation is older); the request is then served in full and the entry renewed.
+_HOME = object()
+_KEPT_AS = "_community_kept_as"
+_kept_places: dict[tuple[str, str], object] = {}
 
 
 def item_context(page, request, viewer: ViewerStatus, decision: gate.Decision) -> dict:
@@ -169,7 +196,41 @@ def serve_gated(page, request, *args, **kwargs):
     decision = gate.decide(viewer, page, gate.Surface.PAGE)
     if not decision.visible:
         raise Http404
-    return render_item(page, request, viewer, decision)
+    if viewer.kind != "member" or getattr(request, "is_preview", False):
+        return render_item(page, request, viewer, decision)
+    return _member_item(page, request, viewer, decision)
+
+
+def _member_item_copy(page, request, viewer: ViewerStatus):
+    """(the member's kept copy of the item page or None, a function that keeps the page once
+    rendered); the view is counted when the copy is served."""
+    from community.hooks import item_copy_blockers
+    from community.item_copy import ITEM_COPY_TTL, item_version_sql
+
+    if any(blocks(request, page) for blocks in item_copy_blockers):
+        return None, None
+    hit, keep = pagecache.personal_copy(
+        request, viewer.member, version_sql=item_version_sql(page, viewer.member),
+        ttl=ITEM_COPY_TTL,
+    )  # fmt: skip
+    if hit is not None:
+        pagecache.run_hit_handler(request, hit, "community.member_item_view", page=page)
+    return hit, keep
+
+
+def _member_item(page, request, viewer: ViewerStatus, decision: gate.Decision):
+    """A member's item page from their kept copy while none of the rows it reads changed
+    (``community.item_copy``)."""
+    hit, keep = _member_item_copy(page, request, viewer)
+    if hit is not None:
+        return hit
+    response = render_item(page, request, viewer, decision)
+    if keep is None:
+        return response
+    response.render()
+    if not getattr(page, "_kept_view_restricted", True):
+        setattr(request, _KEPT_AS, page)  # later copies are looked up before routing
+    return keep(response)
 
 
 def preview_modes() -> list[tuple[str, str]]:

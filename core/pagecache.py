@@ -201,7 +201,7 @@ def access_class(viewer) -> str:
 
 # --- A member's own pages ------------------------------------------------------------------------
 
-_PERSONAL_PREFIX = "pagecache:personal:"
+_PERSONAL_PREFIX = "pagecache:personal:v2:"
 
 
 def _has_pending_messages(request: HttpRequest) -> bool:
@@ -227,13 +227,15 @@ def personal_copy(
     of them (name, tier, state, the notification badge), the browser's CSRF cookie (forms
     carry a token masked from it; a browser without one is never served a copy), the
     language, the day, the generation (any shared change; the shared parts of a page are
-    kept per generation anyway) and ``version_sql``: one SQL scalar subquery with its
-    parameters naming the page's own rows (for the points page, the account row's PostgreSQL
-    ``xmin``, which every balance, pending or tier change rewrites). The badge comes with the
-    user at sign-in (``members.auth``), so a kept page costs no query beyond signing in, or
-    one for its version. ``ttl``
-    bounds what changes by the clock alone, and lifetimes are cut to the next clock
-    transition. A page with a one-off message waiting is never kept nor served from a copy.
+    kept per generation anyway) and ``version_sql``: one SQL statement with its parameters
+    whose single value names the versions of the page's own rows (for the points page, the
+    account row's PostgreSQL ``xmin``, which every balance, pending or tier change rewrites;
+    for an item page, ``community.item_copy``). It is prepared on the server like the
+    sign-in read (``core.prepared``). The badge comes with the user at sign-in
+    (``members.auth``), so a kept page costs no query beyond signing in, or one for its
+    version. ``ttl`` bounds what changes by the clock alone, and lifetimes are cut to the
+    next clock transition. A page with a one-off message waiting is never kept nor served
+    from a copy. The response's ``Cache-Control`` is kept with it (``no-store`` stays).
     """
     from django.utils.translation import get_language
 
@@ -251,10 +253,10 @@ def personal_copy(
     unread, newest = request_badge(request)
     version = 0
     if version_sql is not None:
-        with connection.cursor() as cursor:
-            cursor.execute(*version_sql)
-            row = cursor.fetchone()
-            version = row[0] if row else None
+        from core.prepared import fetchone_prepared
+
+        row = fetchone_prepared(*version_sql)
+        version = row[0] if row else None
     parts = (
         "personal", request.get_host().lower(), request.get_full_path(), get_language(),
         member.pk, member.state, member.tier_id, member.display_name, member.weibo_screen_name,
@@ -271,6 +273,8 @@ def personal_copy(
     entry = found.get(key)
     if entry is not None and entry[0] == current:
         response = HttpResponse(entry[2], content_type=entry[1])
+        if entry[3]:
+            response["Cache-Control"] = entry[3]
         response["X-Page-Cache"] = "hit"
         _private(response)
         return response, _keep_nothing
@@ -284,7 +288,8 @@ def personal_copy(
         ):
             try:
                 if timeout := lifetime(current, ttl):
-                    value = (current, response["Content-Type"], response.content)
+                    value = (current, response["Content-Type"], response.content,
+                             response.get("Cache-Control", ""))  # fmt: skip
                     cache.set(key, value, timeout=timeout)
             except Exception:  # noqa: BLE001
                 logger.warning("page cache: page not kept", exc_info=True)
@@ -405,6 +410,11 @@ def _private(response: HttpResponse) -> None:
     if "no-store" not in response.get("Cache-Control", ""):
         response["Cache-Control"] = "private, no-cache"
     patch_vary_headers(response, ["Cookie"])
+
+
+def run_hit_handler(request: HttpRequest, response: HttpResponse, name: str, **params) -> None:
+    """Run the per-visit work registered as ``name`` for a page served from a kept copy."""
+    _run_hit(request, response, name, params)
 
 
 def _run_hit(request: HttpRequest, response: HttpResponse, on_hit: str | None, params) -> None:

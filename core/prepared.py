@@ -55,6 +55,30 @@ def _prepared_names(wrapper) -> set[str]:
     return state[1]
 
 
+_statement_names: dict[str, str] = {}
+_statement_lock = threading.Lock()
+
+
+def fetchone_prepared(sql: str, params: list | tuple, *, using: str = "default") -> tuple | None:
+    """Run ``sql`` (psycopg2 placeholders) and return its first row, prepared on the server
+    once per connection when the connection allows it (see the module's docstring)."""
+    wrapper = connections[using]
+    with wrapper.cursor() as cursor:
+        if not params or wrapper.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+        name = _statement_names.get(sql)
+        if name is None:
+            with _statement_lock:
+                name = _statement_names.setdefault(sql, f"club_prepared_{next(_names)}")
+        prepared = _prepared_names(wrapper)
+        if name not in prepared:
+            cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
+            prepared.add(name)
+        cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
+        return cursor.fetchone()
+
+
 class PreparedQuery:
     """``build(*placeholders)`` returns the queryset; ``first(*values)`` runs it with values.
 
@@ -94,9 +118,6 @@ class PreparedQuery:
             init_list = [column[0].target.attname for column in select[start:end]]
             converters = compiler.get_converters([column[0] for column in select])
             populators = get_related_populators(klass_info, select, self._using)
-            self._name = f"club_prepared_{next(_names)}"
-            self._prepare_sql = f"PREPARE {self._name} AS {_numbered(sql)}"
-            self._execute_sql = f"EXECUTE {self._name}({', '.join(['%s'] * len(params))})"
             self._compiled = (sql, binds, compiler, converters, klass_info["model"], start, end,
                               init_list, populators, compiler.annotation_col_map)  # fmt: skip
             return self._compiled
@@ -107,17 +128,7 @@ class PreparedQuery:
         (sql, binds, compiler, converters, model, start, end, init_list, populators,
          annotations) = compiled  # fmt: skip
         params = [values[item] if kind == "value" else item for kind, item in binds]
-        wrapper = connections[self._using]
-        with wrapper.cursor() as cursor:
-            if not params or wrapper.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
-                cursor.execute(sql, params)
-            else:
-                prepared = _prepared_names(wrapper)
-                if self._name not in prepared:
-                    cursor.execute(self._prepare_sql)
-                    prepared.add(self._name)
-                cursor.execute(self._execute_sql, params)
-            row = cursor.fetchone()
+        row = fetchone_prepared(sql, params, using=self._using)
         if row is None:
             return None
         if converters:

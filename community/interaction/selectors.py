@@ -320,3 +320,28 @@ def keyword_test(text: str) -> TextTest:
     """Screen ``text`` without counting hits or saving anything."""
     return TextTest(text=text, normalised=moderation.normalised_text(text),
                     verdict=moderation.screen(text))  # fmt: skip
+
+
+def item_interaction_versions(page, member) -> list[tuple[str, list]]:
+    """``community.hooks.item_version_parts`` entry: what the conversation and likes read
+    (comments, their likes and reports, the item's likes, and the member rows whose names
+    and handles the comments show)."""
+    from community.item_copy import rows_version
+
+    comments = Comment._meta.db_table
+    by_comment = f"JOIN {comments} c ON c.id = t.comment_id"
+    return [
+        rows_version(comments, "t.page_id = %s", [page.pk]),
+        rows_version(ItemLike._meta.db_table, "t.page_id = %s", [page.pk]),
+        rows_version(CommentLike._meta.db_table, "c.page_id = %s", [page.pk], joins=by_comment),
+        rows_version(
+            CommentReport._meta.db_table, "c.page_id = %s", [page.pk], joins=by_comment
+        ),  # fmt: skip
+        rows_version(
+            Member._meta.db_table,
+            f"t.id IN (SELECT member_id FROM {comments} WHERE page_id = %s UNION "
+            f"SELECT m.member_id FROM {CommentMention._meta.db_table} m "
+            f"JOIN {comments} c ON c.id = m.comment_id WHERE c.page_id = %s)",
+            [page.pk, page.pk],
+        ),
+    ]

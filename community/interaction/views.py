@@ -274,6 +274,12 @@ def _int(value: str) -> int:
         raise Http404 from None
 
 
+def has_comment_draft(request, page) -> bool:
+    """A refused comment's text waits to be put back in the form: render the page afresh."""
+    session = getattr(request, "session", None)
+    return session is not None and (DRAFT_SESSION_KEY % page.pk) in session
+
+
 def item_comments(page, request, viewer: ViewerStatus, decision: gate.Decision) -> dict:
     """``community.hooks.item_context_extensions`` entry: the item page's comments section.
 

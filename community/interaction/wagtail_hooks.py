@@ -15,14 +15,19 @@ from wagtail.admin.menu import Menu, SubmenuMenuItem
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import SnippetViewSet
 
-from community.hooks import item_context_extensions
+from community.hooks import item_context_extensions, item_copy_blockers, item_version_parts
 from community.interaction import admin_views as views
-from community.interaction.views import item_comments
+from community.interaction.selectors import item_interaction_versions
+from community.interaction.views import has_comment_draft, item_comments
 from community.models_interaction import ModerationKeyword
 from core.adminkit import PermissionMenuItem
 
 if item_comments not in item_context_extensions:
     item_context_extensions.append(item_comments)
+if item_interaction_versions not in item_version_parts:
+    item_version_parts.append(item_interaction_versions)
+if has_comment_draft not in item_copy_blockers:
+    item_copy_blockers.append(has_comment_draft)
 
 
 class ModerationKeywordViewSet(SnippetViewSet):

@@ -8,7 +8,7 @@ section is read per request (it is not part of the article kept per access class
 from __future__ import annotations
 
 from community import gate
-from community.hooks import item_context_extensions
+from community.hooks import item_context_extensions, item_version_parts
 from community.models import ActivityPage
 from community.photos import selectors
 from members.selectors import ViewerStatus
@@ -23,5 +23,18 @@ def photos_context(page, request, viewer: ViewerStatus, decision: gate.Decision)
     return {"item_includes": ["community/photos/_strip.html"], **strip}
 
 
+def photos_versions(page, member) -> list[tuple[str, list]]:
+    """``community.hooks.item_version_parts`` entry: the activity's photos (the member's
+    check-in is a registration, which the participation entry covers)."""
+    from community.item_copy import rows_version
+    from community.models_photos import ActivityPhoto
+
+    if not isinstance(page, ActivityPage) or page.photo_limit <= 0:
+        return []
+    return [rows_version(ActivityPhoto._meta.db_table, "t.activity_id = %s", [page.pk])]
+
+
 if photos_context not in item_context_extensions:
     item_context_extensions.append(photos_context)
+if photos_versions not in item_version_parts:
+    item_version_parts.append(photos_versions)
