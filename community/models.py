@@ -37,7 +37,6 @@ class KeptViewRestrictionsMixin:
     def get_view_restrictions(self):
         from wagtail.models import PageViewRestriction
 
-
         # Wagtail's answer walks the ancestors in a query: ask it only when the kept answer
         # says a restriction applies (or nothing is kept yet). A page routed from the cache
         # carries the answer already (``community.serving``).
