@@ -63,41 +63,50 @@ def _too_many(request: HttpRequest, scope: str, member, limit: int, window: int)
     return False
 
 
+def _act(request: HttpRequest, item, viewer: ViewerStatus, *, scope: str, anchor: str,
+         action, success) -> HttpResponse:  # fmt: skip
+    """What every member action on an item shares: a member (else a message), the rate
+    limit, the service (``action(member)``), its refusal or ``success`` (a message, or a
+    function of the service's result giving one) as a message, and back to the item's box."""
+    member = _member_or_message(request, viewer)
+    if member is not None and not _too_many(request, scope, member, ACTIONS_PER_MINUTE, 60):
+        try:
+            result = action(member)
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, success(result) if callable(success) else success)
+    return _back(request, item, anchor)
+
+
 @login_required
 @require_POST
 def offer_claim(request: HttpRequest, pk: int) -> HttpResponse:
     offer, viewer = _visible_item(request, OfferPage, pk)
-    member = _member_or_message(request, viewer)
-    if member is None or _too_many(request, "offer_claim", member, ACTIONS_PER_MINUTE, 60):
-        return _back(request, offer, "claim")
-    try:
-        services.offer_claim(
-            offer=offer, member=member, idempotency_key=request.POST.get("key", "")
-        )
-    except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("领取成功，券码已显示在下方和“我的优惠”中。"))
-    return _back(request, offer, "claim")
+    key = request.POST.get("key", "")
+    return _act(
+        request, offer, viewer, scope="offer_claim", anchor="claim",
+        action=lambda member: services.offer_claim(offer=offer, member=member,
+                                                   idempotency_key=key),
+        success=_("领取成功，券码已显示在下方和“我的优惠”中。"),
+    )  # fmt: skip
 
 
 @login_required
 @require_POST
 def activity_register(request: HttpRequest, pk: int) -> HttpResponse:
     activity, viewer = _visible_item(request, ActivityPage, pk)
-    member = _member_or_message(request, viewer)
-    if member is None or _too_many(request, "activity", member, ACTIONS_PER_MINUTE, 60):
-        return _back(request, activity, "registration")
-    try:
-        registration = services.activity_register(activity=activity, member=member)
-    except DomainError as error:
-        messages.error(request, error.message)
-    else:
+
+    def outcome(registration: Registration) -> str:
         if registration.state == Registration.State.REGISTERED:
-            messages.success(request, _("报名成功，已为您保留名额。"))
-        else:
-            messages.success(request, _("名额已满，您已进入候补名单，有人取消时按顺序递补。"))
-    return _back(request, activity, "registration")
+            return _("报名成功，已为您保留名额。")
+        return _("名额已满，您已进入候补名单，有人取消时按顺序递补。")
+
+    return _act(
+        request, activity, viewer, scope="activity", anchor="registration",
+        action=lambda member: services.activity_register(activity=activity, member=member),
+        success=outcome,
+    )  # fmt: skip
 
 
 @login_required
@@ -127,32 +136,22 @@ def registration_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def offer_waitlist_join(request: HttpRequest, pk: int) -> HttpResponse:
     offer, viewer = _visible_item(request, OfferPage, pk)
-    member = _member_or_message(request, viewer)
-    if member is None or _too_many(request, "offer_claim", member, ACTIONS_PER_MINUTE, 60):
-        return _back(request, offer, "claim")
-    try:
-        services.offer_waitlist_join(offer=offer, member=member)
-    except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("已加入候补名单，有名额空出时按顺序为您保留并通知您。"))
-    return _back(request, offer, "claim")
+    return _act(
+        request, offer, viewer, scope="offer_claim", anchor="claim",
+        action=lambda member: services.offer_waitlist_join(offer=offer, member=member),
+        success=_("已加入候补名单，有名额空出时按顺序为您保留并通知您。"),
+    )  # fmt: skip
 
 
 @login_required
 @require_POST
 def offer_waitlist_leave(request: HttpRequest, pk: int) -> HttpResponse:
     offer, viewer = _visible_item(request, OfferPage, pk)
-    member = _member_or_message(request, viewer)
-    if member is None or _too_many(request, "offer_claim", member, ACTIONS_PER_MINUTE, 60):
-        return _back(request, offer, "claim")
-    try:
-        services.offer_waitlist_leave(offer=offer, member=member)
-    except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("已退出候补名单。"))
-    return _back(request, offer, "claim")
+    return _act(
+        request, offer, viewer, scope="offer_claim", anchor="claim",
+        action=lambda member: services.offer_waitlist_leave(offer=offer, member=member),
+        success=_("已退出候补名单。"),
+    )  # fmt: skip
 
 
 @login_required
@@ -163,15 +162,12 @@ def registration_confirm(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404
     registration = get_object_or_404(Registration, pk=pk, member=viewer.member)
     activity, _viewer = _visible_item(request, ActivityPage, registration.activity_id)
-    if _too_many(request, "activity", viewer.member, ACTIONS_PER_MINUTE, 60):
-        return _back(request, activity, "registration")
-    try:
-        services.registration_confirm(registration=registration, member=viewer.member)
-    except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("报名成功，名额已为您确认。"))
-    return _back(request, activity, "registration")
+    return _act(
+        request, activity, viewer, scope="activity", anchor="registration",
+        action=lambda member: services.registration_confirm(registration=registration,
+                                                            member=member),
+        success=_("报名成功，名额已为您确认。"),
+    )  # fmt: skip
 
 
 def _visible_draw_item(request: HttpRequest, pk: int):
@@ -193,34 +189,22 @@ def _anchor(item) -> str:
 @require_POST
 def draw_enter(request: HttpRequest, pk: int) -> HttpResponse:
     item, viewer = _visible_draw_item(request, pk)
-    member = _member_or_message(request, viewer)
-    if member is None or _too_many(request, "draw", member, ACTIONS_PER_MINUTE, 60):
-        return _back(request, item, "draw")
-    try:
-        entry = services.draw_enter(item=item, member=member)
-    except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(
-            request, _("已参加抽签，您的报名编号是 %(id)s。") % {"id": entry.public_id}
-        )
-    return _back(request, item, "draw")
+    return _act(
+        request, item, viewer, scope="draw", anchor="draw",
+        action=lambda member: services.draw_enter(item=item, member=member),
+        success=lambda entry: _("已参加抽签，您的报名编号是 %(id)s。") % {"id": entry.public_id},
+    )  # fmt: skip
 
 
 @login_required
 @require_POST
 def draw_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     item, viewer = _visible_draw_item(request, pk)
-    member = _member_or_message(request, viewer)
-    if member is None or _too_many(request, "draw", member, ACTIONS_PER_MINUTE, 60):
-        return _back(request, item, "draw")
-    try:
-        services.draw_withdraw(item=item, member=member)
-    except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("已退出抽签。"))
-    return _back(request, item, "draw")
+    return _act(
+        request, item, viewer, scope="draw", anchor="draw",
+        action=lambda member: services.draw_withdraw(item=item, member=member),
+        success=_("已退出抽签。"),
+    )  # fmt: skip
 
 
 @never_cache
