@@ -16,6 +16,7 @@ from bench.common import BASE_DIR
 
 BENCHMARKS = [
     ("bench.pages", "Main pages through the production web server, wrk (issue: hot paths)"),
+    ("bench.request_cost", "One request to each main page, in process (issue: hot paths)"),
     ("bench.community_feed", "Community feed and post page (issue: community)"),
     ("bench.loyalty_redemption", "Points redemption and ledger pages (issue: loyalty)"),
     ("bench.realtime_broadcast", "Tier-wide websocket broadcast (issue: real-time)"),
