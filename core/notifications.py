@@ -157,20 +157,13 @@ def request_badge(request) -> tuple[int, int]:
     return state
 
 
-def badge_state(user, *, also: tuple[str, list] | None = None) -> tuple:
-    """(unread count, newest id) for the header badge and the live script, in one query.
-
-    ``also``: one more scalar subquery (SQL, parameters) read in the same round trip; its
-    value is returned third (a kept page's row version, ``core.pagecache.personal_page``).
-    """
+def badge_state(user) -> tuple[int, int]:
+    """(unread count, newest id) for the header badge and the live script, in one query: for
+    requests that may have changed them (``request_badge``); a GET uses the sign-in read."""
     from django.db import connection
 
     table = connection.ops.quote_name(Notification._meta.db_table)
-    sql, params = _BADGE_SQL.format(t=table), [user.pk, user.pk]
-    if also is not None:
-        sql, params = f"{sql}, ({also[0]})", [*params, *also[1]]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_BADGE_SQL.format(t=table), [user.pk, user.pk])
         row = cursor.fetchone()
-    unread, newest = row[0] or 0, row[1] or 0
-    return (unread, newest) if also is None else (unread, newest, row[2])
+    return row[0] or 0, row[1] or 0
