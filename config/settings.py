@@ -87,6 +87,8 @@ if _database.get("ENGINE") != "django.db.backends.postgresql":
         f"DATABASE_URL must point at PostgreSQL, not {_database.get('ENGINE')!r}: points, stock "
         "and coupon codes rely on PostgreSQL row locks and constraints."
     )
+# Django's backend with a health check that sends nothing (core/postgresql/base.py says why).
+_database["ENGINE"] = "core.postgresql"
 _database.setdefault("OPTIONS", {})
 if env_str("DATABASE_TEST_NAME"):
     # Each ./test run gets its own test database, so concurrent runs never drop each other's.
