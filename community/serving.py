@@ -65,7 +65,9 @@ def serve_page(request, path: str):
             return hit
     key = ("routed-page", request.get_host().lower(), path)
     route = pagecache.fragment(key, lambda: _route(request, path))
-    if route is not None and not hasattr(request, "_wagtail_route_for_request"):
+    if route is not None:
+        # Replaces what Wagtail's routing left on the request while ``_route`` ran: the page
+        # as kept, with its tiers and its view-restriction answer.
         request._wagtail_route_for_request = RouteResult(*route)
     response = wagtail_views.serve(request, path)
     kept = getattr(request, _KEPT_AS, None)
@@ -222,14 +224,14 @@ def _member_item(page, request, viewer: ViewerStatus, decision: gate.Decision):
     """A member's item page from their kept copy while none of the rows it reads changed
     (``community.item_copy``)."""
     hit, keep = _member_item_copy(page, request, viewer)
+    if keep is not None and not getattr(page, "_kept_view_restricted", True):
+        setattr(request, _KEPT_AS, page)  # later copies are looked up before routing
     if hit is not None:
         return hit
     response = render_item(page, request, viewer, decision)
     if keep is None:
         return response
     response.render()
-    if not getattr(page, "_kept_view_restricted", True):
-        setattr(request, _KEPT_AS, page)  # later copies are looked up before routing
     return keep(response)
 
 

@@ -162,3 +162,21 @@ def test_a_copy_is_never_another_members(tiers):
     theirs = open_twice(signed_in(other), offer.url)
     assert theirs["X-Page-Cache"] == "hit"
     assert code not in theirs.content.decode()
+
+
+def test_from_the_second_visit_the_copy_is_found_before_routing(tiers):
+    """The first visit teaches the web process where the member's copies live; later visits
+    are answered before Wagtail routes the request or runs its serving hooks."""
+    from wagtail import hooks
+
+    post = publish_item(PostPage(title="金卡专享：路由之前", slug="before-routing",
+                                 access="min_tier", min_tier=tiers["gold"]))  # fmt: skip
+    client = signed_in(MemberFactory(tier=tiers["gold"]))
+    client.get("/community/")  # the browser has its CSRF cookie before it opens the item
+    served = []
+    with hooks.register_temporarily("before_serve_page", lambda *args: served.append(1)):
+        first, second, third = (client.get(post.url) for _ in range(3))
+        assert first.get("X-Page-Cache") is None
+        assert second["X-Page-Cache"] == third["X-Page-Cache"] == "hit"
+        assert "路由之前" in third.content.decode()
+    assert len(served) == 1
