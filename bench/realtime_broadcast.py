@@ -29,9 +29,9 @@ def make_sessions(count: int) -> list[str]:
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.auth.models import User
-    from django.contrib.sessions.backends.cached_db import SessionStore
 
     from members.models import Member
+    from members.sessions import SessionStore
     from tests.factories import standard_tiers
 
     gold = standard_tiers()["gold"]

@@ -296,7 +296,8 @@ MIDDLEWARE = [
     "core.middleware.DefaultLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's AuthenticationMiddleware, the user read with the session (members/sessions.py).
+    "members.middleware.SignedInUserMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "members.middleware.StaffMfaRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -345,7 +346,8 @@ AUTHENTICATION_BACKENDS = [
 ]
 
 # --- Sessions and security ----------------------------------------------------------------------
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# In PostgreSQL with the user's id, read with the user in one statement (members/sessions.py).
+SESSION_ENGINE = "members.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", SITE_IS_HTTPS)

@@ -31,9 +31,14 @@ from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
 
-# An integer parameter's stand-in at compile time: values no real row has, found again by value
-# in the compiled parameters (fields convert what they are given to plain ``int``).
+# A parameter's stand-in at compile time: values no real row has, found again by value in the
+# compiled parameters (fields convert what they are given to plain ``int`` or ``str``).
 _MARK_BASE = -2_147_000_000  # inside every integer column's range (Django refuses others)
+_TEXT_MARK = "\ufffeprepared-parameter-{}"
+
+
+def _marks(types: tuple[type, ...]) -> list:
+    return [_MARK_BASE + n if kind is int else _TEXT_MARK.format(n) for n, kind in enumerate(types)]
 
 
 _names = itertools.count(1)
@@ -82,13 +87,19 @@ def fetchone_prepared(sql: str, params: list | tuple, *, using: str = "default")
 class PreparedQuery:
     """``build(*placeholders)`` returns the queryset; ``first(*values)`` runs it with values.
 
-    ``build`` receives one integer stand-in per parameter and must pass each straight to an
-    integer filter (``pk=mark``), so the compiled parameter list holds it where the value goes.
+    ``build`` receives one stand-in per parameter, of the type ``types`` names (``int`` or
+    ``str``), and must pass each straight to a filter on a column of that type (``pk=mark``,
+    ``session_key=mark``), so the compiled parameter list holds it where the value goes.
     """
 
-    def __init__(self, build: Callable[..., QuerySet], *, arity: int = 1, using: str = "default"):
+    def __init__(
+        self, build: Callable[..., QuerySet], *, types: tuple[type, ...] = (int,),
+        using: str = "default",
+    ) -> None:  # fmt: skip
+        if any(kind not in (int, str) for kind in types):
+            raise ValueError("parameters are int or str")
         self._build = build
-        self._arity = arity
+        self._types = types
         self._using = using
         self._compiled: tuple | None = None
         self._lock = threading.Lock()
@@ -97,20 +108,18 @@ class PreparedQuery:
         with self._lock:
             if self._compiled is not None:
                 return self._compiled
-            marks = [_MARK_BASE + n for n in range(self._arity)]
+            marks = _marks(self._types)
             queryset = self._build(*marks)
             compiler = queryset.query.get_compiler(using=self._using)
             sql, params = compiler.as_sql()
             # Each parameter is either a fixed value or the index of the call's value to bind.
             binds = [
                 ("value", marks.index(value))
-                if type(value) is int and value in marks
+                if type(value) in (int, str) and value in marks
                 else ("fixed", value)
                 for value in params
             ]
-            if sorted(index for kind, index in binds if kind == "value") != list(
-                range(self._arity)
-            ):
+            if sorted(index for kind, index in binds if kind == "value") != list(range(len(marks))):
                 raise ValueError("each placeholder must appear once in the compiled parameters")
             select, klass_info = compiler.select, compiler.klass_info
             fields = klass_info["select_fields"]

@@ -7,6 +7,9 @@ unread count. Reading all of it in the one query Django makes anyway saves round
 signed-in request, and the statement is compiled once per process (``core.prepared``): building
 it through the ORM cost more than running it. The member's state and tier are still read fresh
 on each request, so a suspension or a tier change takes effect on the next one.
+
+On a page request the same columns come with the session itself (``members.sessions``); this
+read serves the other ways in (websockets, a user asked for by id).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from core.prepared import PreparedQuery
+from members.sessions import NOT_READ, user_read_with_session
 
 
 def _user_with_member(mark):
@@ -46,7 +50,9 @@ class _LoadsMemberWithUser:
             user_id = int(user_id)
         except (TypeError, ValueError):
             return None
-        user = user_with_member.first(user_id)
+        user = user_read_with_session(user_id)
+        if user is NOT_READ:
+            user = user_with_member.first(user_id)
         if user is None:
             return None
         return user if self.user_can_authenticate(user) else None

@@ -1,16 +1,28 @@
-"""Staff must have TOTP before they may use the admin; members must hold a current consent."""
+"""Who is signed in, staff must have TOTP before the admin, members must hold a current consent."""
 
 from __future__ import annotations
 
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 
 from members import selectors
 from members.adapters import SESSION_AFTER_LOGIN
+from members.sessions import signed_in_user
+
+
+class SignedInUserMiddleware(AuthenticationMiddleware):
+    """Django's ``AuthenticationMiddleware``, with the user read in the session's own statement
+    (``members.sessions``)."""
+
+    def process_request(self, request):
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: signed_in_user(request))
 
 
 class StaffMfaRequiredMiddleware:

@@ -472,3 +472,4 @@ class CustomerImport(models.Model):
 
 
 from members.models_privacy import DataExport, SealedCopy  # noqa: E402, F401 (PIPL records)
+from members.models_sessions import MemberSession  # noqa: E402, F401 (sign-in sessions)

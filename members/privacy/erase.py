@@ -9,35 +9,17 @@ fields (segment, zombie signals) of the member row.
 
 from __future__ import annotations
 
-from django.contrib.sessions.models import Session
-from django.core.cache import caches
 from django.db import transaction
-from django.utils import timezone
 
 from core.models import Notification, NotificationPreference
-from members.models import AdmissionDecision, Application, Consent, DataExport
+from members.models import AdmissionDecision, Application, Consent, DataExport, MemberSession
 from members.privacy.registry import Departure, register_eraser
 from members.privacy.services import storage_delete
 
 
 def _end_stored_sessions(user_id: int) -> None:
-    """Delete the user's stored sessions (database and cache), not only invalidate them.
-
-    Sessions are not indexed by user, so the unexpired ones are decoded; leaving is rare.
-    """
-    from django.conf import settings
-    from django.contrib.sessions.backends.cached_db import KEY_PREFIX, SessionStore
-
-    store = SessionStore()
-    doomed = []
-    live = Session.objects.filter(expire_date__gt=timezone.now())
-    for key, data in live.values_list("session_key", "session_data").iterator(chunk_size=2000):
-        if str(store.decode(data).get("_auth_user_id")) == str(user_id):
-            doomed.append(key)
-    if doomed:
-        Session.objects.filter(session_key__in=doomed).delete()
-        cache = caches[settings.SESSION_CACHE_ALIAS]
-        cache.delete_many([KEY_PREFIX + key for key in doomed])
+    """Delete the user's stored sessions, not only invalidate them (each row names its user)."""
+    MemberSession.objects.filter(user_id=user_id).delete()
 
 
 def erase_members_data(departure: Departure) -> None:

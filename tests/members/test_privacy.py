@@ -14,7 +14,6 @@ import zipfile
 from datetime import timedelta
 
 import pytest
-from django.contrib.sessions.models import Session
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.db import connection
@@ -43,6 +42,7 @@ from members.models import (
     Consent,
     DataExport,
     Member,
+    MemberSession,
     SealedCopy,
 )
 from members.privacy.services import (
@@ -423,7 +423,7 @@ def test_leaving_erases_the_member_everywhere_and_keeps_the_books(
 
     member.refresh_from_db()
     assert member.state == Member.State.LEFT
-    assert not [s for s in Session.objects.all() if s.get_decoded().get("_auth_user_id")]
+    assert not [s for s in MemberSession.objects.all() if s.get_decoded().get("_auth_user_id")]
     assert not default_storage.exists(export.file_name)
     if share_card:
         assert not default_storage.exists(share_card)

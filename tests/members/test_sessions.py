@@ -1,0 +1,104 @@
+"""Sessions live with the user they name and are read with that user in one statement.
+
+What a member notices: they stay signed in (also across the move from Django's own session
+store), and whatever changes about them (tier, suspension, password, being switched off) shows
+on their very next request, because the user is read fresh with every session read.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from members.models import Member, MemberSession
+from tests.factories import MemberFactory, standard_tiers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def signed_in(tier: str = "gold") -> tuple[Member, Client]:
+    member = MemberFactory(tier=standard_tiers()[tier])
+    client = Client()
+    client.force_login(member.user)
+    return member, client
+
+
+def test_the_session_row_names_its_user_and_one_statement_reads_both():
+    member, client = signed_in()
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    assert MemberSession.objects.get(session_key=key).user_id == member.user_id
+    client.get("/robots.txt")  # once a day a member's first request notes them active
+    with CaptureQueriesContext(connection) as statements:
+        assert client.get("/robots.txt").status_code == 200
+    [executed] = [query["sql"] for query in statements.captured_queries]
+    name = executed.split()[1].split("(")[0]  # EXECUTE club_prepared_N(...)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [name])
+        [statement] = cursor.fetchone()
+    for table in ("members_membersession", "auth_user", "members_member", "members_tier"):
+        assert table in statement
+    assert "金卡" in client.get("/points/").content.decode()
+
+
+def test_a_tier_change_and_a_suspension_show_on_the_next_request():
+    member, client = signed_in("silver")
+    assert "银卡" in client.get("/points/").content.decode()
+    Member.objects.filter(pk=member.pk).update(tier=standard_tiers()["platinum"])
+    assert "白金卡" in client.get("/points/").content.decode()
+    Member.objects.filter(pk=member.pk).update(state=Member.State.SUSPENDED)
+    assert client.get("/points/").status_code in (302, 403)
+
+
+def test_a_password_change_or_a_switched_off_login_signs_the_session_out():
+    member, client = signed_in()
+    member.user.set_password("a new secret 2026")
+    member.user.save()
+    response = client.get("/points/")
+    assert response.status_code == 302 and "login" in response["Location"]
+
+    other, other_client = signed_in()
+    type(other.user).objects.filter(pk=other.user_id).update(is_active=False)
+    response = other_client.get("/points/")
+    assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_signing_out_and_in_again_writes_the_user_on_the_new_session_row():
+    member, client = signed_in()
+    old = client.cookies[settings.SESSION_COOKIE_NAME].value
+    client.post("/accounts/logout/")
+    assert not MemberSession.objects.filter(session_key=old).exists()
+    client.force_login(member.user)
+    new = client.cookies[settings.SESSION_COOKIE_NAME].value
+    assert new != old
+    assert MemberSession.objects.get(session_key=new).user_id == member.user_id
+
+
+def test_sessions_kept_by_djangos_own_store_are_carried_over_signed_in():
+    from django.contrib.sessions.backends.db import SessionStore as DjangosStore
+
+    member = MemberFactory(tier=standard_tiers()["gold"])
+    old = DjangosStore()
+    old[SESSION_KEY] = str(member.user_id)
+    old[BACKEND_SESSION_KEY] = "members.auth.MemberAuthenticationBackend"
+    old[HASH_SESSION_KEY] = member.user.get_session_auth_hash()
+    old.create()
+    anonymous = DjangosStore()
+    anonymous["socialaccount_state"] = "pending"
+    anonymous.create()
+
+    migration = importlib.import_module("members.migrations.0009_member_sessions")
+    migration.copy_live_sessions(apps, None)
+
+    assert MemberSession.objects.get(session_key=old.session_key).user_id == member.user_id
+    assert MemberSession.objects.get(session_key=anonymous.session_key).user_id is None
+    client = Client()
+    client.cookies[settings.SESSION_COOKIE_NAME] = old.session_key
+    response = client.get("/points/")
+    assert response.status_code == 200 and "金卡" in response.content.decode()
