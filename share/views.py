@@ -7,6 +7,7 @@ and never from an item's body; the gate's SHARE_CARD surface is the outsider's v
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 
 from django.conf import settings
@@ -224,6 +225,26 @@ def landing(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
+_referral_signed: dict[int, tuple[int, str]] = {}
+
+
+def _signed_referral(share: int) -> str:
+    """The referral cookie's value, exactly what ``set_signed_cookie`` would write.
+
+    Signing takes longer than the rest of a cached landing page's per-visit work, and the
+    signature's timestamp has one-second steps, so within a second every visitor of a share
+    gets the same value: it is signed once per share and second.
+    """
+    second = int(time.time())
+    kept = _referral_signed.get(share)
+    if kept is None or kept[0] != second:
+        if len(_referral_signed) > 1000:
+            _referral_signed.clear()
+        signer = signing.get_cookie_signer(salt=REFERRAL_COOKIE + REFERRAL_SALT)
+        kept = _referral_signed[share] = (second, signer.sign(str(share)))
+    return kept[1]
+
+
 def landing_visitor(
     request: HttpRequest, response: HttpResponse, *, share: int, referral_days: int,
     referral: bool = True,
@@ -240,8 +261,8 @@ def landing_visitor(
         response.set_cookie(VISITOR_COOKIE, new_cookie, max_age=365 * 86400, httponly=True,
                             samesite="Lax", secure=settings.SITE_IS_HTTPS)  # fmt: skip
     if referral:
-        response.set_signed_cookie(
-            REFERRAL_COOKIE, str(share), salt=REFERRAL_SALT, max_age=referral_days * 86400,
+        response.set_cookie(
+            REFERRAL_COOKIE, _signed_referral(share), max_age=referral_days * 86400,
             httponly=True, samesite="Lax", secure=settings.SITE_IS_HTTPS,
         )  # fmt: skip
     response["Cache-Control"] = "private, no-cache"

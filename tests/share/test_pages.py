@@ -201,6 +201,20 @@ def test_an_outsider_who_applies_is_credited_to_the_share_and_the_sharer_rewarde
     assert sharer_account.balance == 100
 
 
+def test_a_referral_cookie_altered_in_the_browser_credits_no_share(sent_share, sandbox):
+    from tests.members.weibo_flow import accept_consent, weibo_login
+
+    outsider = Client()
+    outsider.get(f"/s/{sent_share.token}/")
+    value = outsider.cookies["club_ref"].value
+    assert value.split(":")[0] == str(sent_share.pk)  # signed, not hidden
+    outsider.cookies["club_ref"] = f"{sent_share.pk + 1}:{value.split(':', 1)[1]}"
+    weibo_login(outsider, uid="1001000021")
+    accept_consent(outsider)
+    assert Member.objects.filter(weibo_uid="1001000021").exists()
+    assert not ShareReferral.objects.exists()
+
+
 def test_a_zombie_applicant_is_attributed_but_earns_the_sharer_nothing(sent_share):
     from loyalty.models import EarningRule, PointsAccount, Trigger
 
