@@ -5,9 +5,10 @@ settings (uvicorn, 2 workers). One event is published to the gold tier's channel
 the table shows median and p99 delivery latency over several rounds, beside the round trip of a
 single client as the reference measured in the same run.
 
-A second table gives what sizing needs (docs/operations.md): the memory a signed-in member's
-session takes in Redis, and what each open socket adds to the web processes' resident memory
-and to Redis (its pub/sub subscriptions), measured against the same server with no socket.
+A second table gives what sizing needs (docs/operations.md): the space a signed-in member's
+session takes in PostgreSQL (its row and index entries), and what each open socket adds to the
+web processes' resident memory and to Redis (its pub/sub subscriptions), measured against the
+same server with no socket.
 
     .venv/bin/python -m bench.realtime_broadcast
 """
@@ -51,6 +52,16 @@ def make_sessions(count: int) -> list[str]:
         store.create()
         cookies.append(f"{settings.SESSION_COOKIE_NAME}={store.session_key}")
     return cookies
+
+
+def sessions_table_bytes() -> int:
+    """The sessions table with its indexes and TOAST, after a VACUUM so the sizes are current."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM members_membersession")
+        cursor.execute("SELECT pg_total_relation_size('members_membersession')")
+        return cursor.fetchone()[0]
 
 
 def redis_used_memory() -> int:
@@ -112,9 +123,9 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def main() -> None:
     with bench_environment("realtime") as database_url:
-        before_sessions = redis_used_memory()
+        before_sessions = sessions_table_bytes()
         cookies = make_sessions(max(CLIENT_COUNTS))
-        per_session = (redis_used_memory() - before_sessions) / len(cookies)
+        per_session = (sessions_table_bytes() - before_sessions) / len(cookies)
         rows, memory_rows = [], []
         with uvicorn_server(database_url, workers=2) as port:
             asyncio.run(run_round(port, cookies[:1], 1))  # warm: workers import everything
@@ -138,7 +149,7 @@ def main() -> None:
         )
         print_table(
             f"Memory with the sockets open (idle server: {idle_rss / 2**20:.0f} MiB in 2 workers; "
-            f"a session in Redis: {per_session:.0f} bytes)",
+            f"a session in PostgreSQL: {per_session:.0f} bytes)",
             ["clients", "web RSS MiB", "web KiB per socket", "Redis bytes per socket"],
             memory_rows,
         )

@@ -245,6 +245,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "members.warn_expiring_tokens",
         "schedule": crontab(minute=0, hour=9),
     },
+    # Sessions past their expiry date (Django's clearsessions, on the sessions table).
+    "members-clear-expired-sessions": {
+        "task": "members.clear_expired_sessions",
+        "schedule": crontab(minute=10, hour=4),
+    },
 }
 # Items whose early access ended that one run of community-open-windows announces.
 ANNOUNCE_BATCH_SIZE = 500

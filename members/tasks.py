@@ -79,3 +79,15 @@ def purge_privacy_files() -> dict:
     result = {"exports": data_exports_purge(), "sealed_copies": sealed_copies_purge()}
     logger.info("privacy files purged: %s", result)
     return result
+
+
+@shared_task(name="members.clear_expired_sessions")
+def clear_expired_sessions() -> int:
+    """Remove sessions past their expiry date: they are never read again, and the sign-in
+    statement reads the sessions table on every signed-in request. Returns rows removed."""
+    from django.utils import timezone
+
+    from members.models import MemberSession
+
+    deleted, _by_model = MemberSession.objects.filter(expire_date__lt=timezone.now()).delete()
+    return deleted

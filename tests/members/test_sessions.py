@@ -102,3 +102,20 @@ def test_sessions_kept_by_djangos_own_store_are_carried_over_signed_in():
     client.cookies[settings.SESSION_COOKIE_NAME] = old.session_key
     response = client.get("/points/")
     assert response.status_code == 200 and "金卡" in response.content.decode()
+
+
+def test_expired_sessions_are_cleared_at_night_and_live_ones_stay():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from members.tasks import clear_expired_sessions
+
+    member, client = signed_in()
+    live = client.cookies[settings.SESSION_COOKIE_NAME].value
+    MemberSession.objects.create(session_key="x" * 32, session_data="",
+                                 expire_date=timezone.now() - timedelta(days=1))  # fmt: skip
+    assert clear_expired_sessions() == 1
+    assert list(MemberSession.objects.values_list("session_key", flat=True)) == [live]
+    assert client.get("/points/").status_code == 200
+    assert "members-clear-expired-sessions" in settings.CELERY_BEAT_SCHEDULE
