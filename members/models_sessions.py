@@ -22,12 +22,12 @@ class MemberSession(AbstractBaseSession):
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
-        db_constraint=False, related_name="+", verbose_name=_("user"),
+        db_constraint=False, related_name="+", verbose_name=_("用户"),
     )  # fmt: skip
 
     class Meta(AbstractBaseSession.Meta):
-        verbose_name = _("session")
-        verbose_name_plural = _("sessions")
+        verbose_name = _("登录会话")
+        verbose_name_plural = _("登录会话")
 
     @classmethod
     def get_session_store_class(cls):
