@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import shutil
-from datetime import timedelta
+from datetime import UTC, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -170,7 +170,8 @@ def test_every_page_action_in_the_admin_reaches_the_chain(admin):
     posted(client.post(edit, page_form(client, edit, action__publish="action-publish",
                                        go_live_at=go_live.strftime("%Y-%m-%d %H:%M"))))  # fmt: skip
     scheduled = entry(staff, "wagtail.publish.schedule", post)
-    assert go_live.strftime("%Y-%m-%d") in str(scheduled.after)
+    # The entry records the moment in UTC; the form took it in the club's time zone.
+    assert go_live.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") in str(scheduled.after)
 
     # A scheduled page is locked for editing until its schedule is cancelled.
     waiting = post.revisions.get(approved_go_live_at__isnull=False)
