@@ -58,13 +58,23 @@ def _route_sample(route: str) -> str:
     )
 
 
+# A lookahead or lookbehind, with at most one group nested in it (``(?!(?:a|b)/)``).
+LOOKAROUND = re.compile(r"\(\?<?[!=](?:[^()]|\([^()]*\))*\)")
+
+
 def _regex_sample(regex: str) -> str | None:
+    """A path the regex accepts. Django's ``normalize`` cannot expand lookarounds, so a regex
+    with one is also tried without it, and then with its groups made non-capturing (a group
+    around the whole path is otherwise one parameter); each sample is checked against the
+    whole regex."""
     compiled = re.compile(regex)
-    for template, params in normalize(regex):
-        for value in REGEX_SAMPLES:
-            sample = template % {param: value for param in params}
-            if compiled.fullmatch(sample) or compiled.match(sample):
-                return sample
+    plain = LOOKAROUND.sub("", regex)
+    for source in (regex, plain, re.sub(r"(?<!\\)\((?!\?)", "(?:", plain)):
+        for template, params in normalize(source):
+            for value in REGEX_SAMPLES:
+                sample = template % {param: value for param in params}
+                if compiled.fullmatch(sample) or compiled.match(sample):
+                    return sample
     return None
 
 
