@@ -138,6 +138,21 @@ _BADGE_SQL = (
 )
 
 
+def badge_annotations(user_column: str) -> dict:
+    """``badge_unread`` and ``badge_newest`` as subqueries on the user named by
+    ``user_column``, for the sign-in reads to annotate (``members.sessions``, ``members.auth``)."""
+    from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    mine = Notification.objects.filter(user=OuterRef(user_column)).order_by()
+    unread = mine.filter(read_at__isnull=True).values("user").annotate(n=Count("pk")).values("n")
+    newest = mine.order_by("-id").values("id")[:1]
+    return {
+        "badge_unread": Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)),
+        "badge_newest": Coalesce(Subquery(newest, output_field=IntegerField()), Value(0)),
+    }
+
+
 def request_badge(request) -> tuple[int, int]:
     """(unread count, newest id) for this request's header, read at most once per request.
 

@@ -17,26 +17,18 @@ from __future__ import annotations
 from allauth.account.auth_backends import AuthenticationBackend
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
 
 from core.prepared import PreparedQuery
 from members.sessions import NOT_READ, user_read_with_session
 
 
 def _user_with_member(mark):
-    from core.models import Notification
+    from core.notifications import badge_annotations
 
-    mine = Notification.objects.filter(user=OuterRef("pk")).order_by()
-    unread = mine.filter(read_at__isnull=True).values("user").annotate(n=Count("pk")).values("n")
-    newest = mine.order_by("-id").values("id")[:1]
     return (
         get_user_model()
         ._default_manager.select_related("member__tier")
-        .annotate(
-            badge_unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)),
-            badge_newest=Coalesce(Subquery(newest, output_field=IntegerField()), Value(0)),
-        )
+        .annotate(**badge_annotations("pk"))
         .filter(pk=mark)
     )
 

@@ -25,26 +25,19 @@ from contextvars import ContextVar
 from django.contrib import auth
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends import db
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce, Now
+from django.db.models.functions import Now
 from django.http import HttpRequest
 
 from core.prepared import PreparedQuery
 
 
 def _session_with_user(key):
-    from core.models import Notification
+    from core.notifications import badge_annotations
     from members.models import MemberSession
 
-    mine = Notification.objects.filter(user=OuterRef("user_id")).order_by()
-    unread = mine.filter(read_at__isnull=True).values("user").annotate(n=Count("pk")).values("n")
-    newest = mine.order_by("-id").values("id")[:1]
     return (
         MemberSession.objects.select_related("user__member__tier")
-        .annotate(
-            badge_unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)),
-            badge_newest=Coalesce(Subquery(newest, output_field=IntegerField()), Value(0)),
-        )
+        .annotate(**badge_annotations("user_id"))
         .filter(session_key=key, expire_date__gt=Now())
     )
 
