@@ -174,6 +174,11 @@ def cluster(django_db_setup, django_db_blocker):
         wait_ready(procs["nginx"], lambda: http_ok(f"{proxy}/robots.txt"))
         for name in ("worker-default", "worker-share"):
             wait_ready(procs[name], lambda n=name: "ready." in procs[n].log())
+        # The beat sends nothing until its first tick takes the lease; on a busy machine that
+        # comes seconds after the workers are ready.
+        lease_key = f"{settings.REDIS_PREFIX}:beat:lease"
+        beat_redis = redis.Redis.from_url(settings.REDIS_URL)
+        wait_ready(procs["beat"], lambda: beat_redis.get(lease_key) is not None)
         yield cluster
     finally:
         for name in reversed(list(procs)):
@@ -240,7 +245,9 @@ def test_every_process_reaches_postgresql_through_pgbouncer_in_transaction_mode(
 
     # The beat holds the lease, so the periodic jobs it sends run on the default worker.
     lease = redis.Redis.from_url(settings.REDIS_URL).get(f"{settings.REDIS_PREFIX}:beat:lease")
-    assert lease and f":{cluster.procs['beat'].process.pid}:" in lease.decode()
+    assert lease and f":{cluster.procs['beat'].process.pid}:" in lease.decode(), (
+        cluster.diagnostics()
+    )
     sealed = re.compile(r"Task core\.audit_seal\[[^]]+\] succeeded")
     assert wait_until(lambda: sealed.search(cluster.procs["worker-default"].log()), 30), (
         cluster.diagnostics()
