@@ -11,7 +11,9 @@ Design, and the invariants the database itself holds:
   ``claimed_by``/``claimed_at`` once; ``OfferClaim.pool_code`` is one-to-one, so no code can be
   given twice even if every lock were forgotten.
 - ``OfferClaim`` is append-only (a ledger row per claim): never updated or deleted, with a
-  unique idempotency key so a repeated submission cannot claim twice.
+  unique idempotency key so a repeated submission cannot claim twice. Staff taking a claim
+  back write an ``OfferClaimCancellation`` beside it (one-to-one, so at most once); a claim
+  without one is live.
 - ``ActivitySeats`` is the per-activity row registrations lock; ``taken`` counts registered,
   held (kept for a member until a deadline, see ``community.models_allocation``) and
   attended members, ``CheckConstraint(taken <= capacity)``.
@@ -36,6 +38,7 @@ __all__ = [
     "ActivitySeats",
     "ItemViewCount",
     "OfferClaim",
+    "OfferClaimCancellation",
     "OfferCode",
     "OfferInventory",
     "Registration",
@@ -121,6 +124,12 @@ class AppendOnlyQuerySet(models.QuerySet):
         raise TypeError(f"{self.model.__name__} rows are append-only")
 
 
+class OfferClaimQuerySet(AppendOnlyQuerySet):
+    def live(self):
+        """Claims staff have not taken back: what counts against stock and per-member limits."""
+        return self.filter(cancellation__isnull=True)
+
+
 class OfferClaim(models.Model):
     """One claim of one offer by one member (append-only ledger row)."""
 
@@ -141,7 +150,7 @@ class OfferClaim(models.Model):
     idempotency_key = models.CharField(_("幂等键"), max_length=64, unique=True)
     created_at = models.DateTimeField(_("领取时间"), default=timezone.now)
 
-    objects = AppendOnlyQuerySet.as_manager()
+    objects = OfferClaimQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("领取记录")
@@ -166,6 +175,50 @@ class OfferClaim(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("OfferClaim rows are append-only")
+
+
+class OfferClaimCancellation(models.Model):
+    """Staff took a claim back (append-only, at most one per claim).
+
+    What it undid is recorded with it, as the member's statement and the audit log show it:
+    the points price refunded, the points the claim had earned taken back, and whether the
+    unit went back to stock. A shared-code unit does; a pool code does not, because the member
+    has seen it, so it is void and never handed to anyone else.
+    """
+
+    claim = models.OneToOneField(
+        OfferClaim, verbose_name=_("领取记录"), on_delete=models.PROTECT,
+        related_name="cancellation",
+    )  # fmt: skip
+    reason = models.TextField(_("取消原因"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+    points_refunded = models.PositiveIntegerField(_("退回积分"), default=0)
+    points_taken_back = models.PositiveIntegerField(_("收回奖励积分"), default=0)
+    stock_returned = models.BooleanField(_("名额已退回库存"), default=False)
+    created_at = models.DateTimeField(_("取消时间"), default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("领取取消记录")
+        verbose_name_plural = _("领取取消记录")
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="offer_claim_cancel_reason_set"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.claim_id} cancelled"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("OfferClaimCancellation rows are append-only")
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("OfferClaimCancellation rows are append-only")
 
 
 class ActivitySeats(models.Model):

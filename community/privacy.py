@@ -39,16 +39,22 @@ from members.privacy.registry import Departure, Rows, Section, register_eraser, 
 
 
 def offer_claims(member: Member) -> Rows:
-    claims = OfferClaim.objects.filter(member=member).select_related("offer")
-    return [
-        {
-            "created_at": claim.created_at,
-            "offer": claim.offer.title,
-            "code": claim.code,
-            "points_spent": claim.points_spent,
-        }
-        for claim in claims.order_by("created_at", "pk")
-    ]
+    claims = OfferClaim.objects.filter(member=member).select_related("offer", "cancellation")
+    rows = []
+    for claim in claims.order_by("created_at", "pk"):
+        cancellation = getattr(claim, "cancellation", None)
+        rows.append(
+            {
+                "created_at": claim.created_at,
+                "offer": claim.offer.title,
+                "code": claim.code,
+                "points_spent": claim.points_spent,
+                "cancelled_at": cancellation.created_at if cancellation else None,
+                "cancel_reason": cancellation.reason if cancellation else "",
+                "points_refunded": cancellation.points_refunded if cancellation else 0,
+            }
+        )
+    return rows
 
 
 def registrations(member: Member) -> Rows:

@@ -267,6 +267,8 @@ class Notification(models.Model):
         SHARE_REAUTH = "share_reauth", _("需要重新授权微博")
         ITEM_OPENED = "item_opened", _("新内容向您开放")
         WAITLIST_PROMOTED = "waitlist_promoted", _("候补转正")
+        DRAW_RESULT = "draw_result", _("抽签结果")
+        OFFER_CLAIM_CANCELLED = "offer_claim_cancelled", _("优惠领取已取消")
         COMMENT_REPLY = "comment_reply", _("评论回复")
         COMMENT_MENTION = "comment_mention", _("有人提到了您")
         MODERATION = "moderation", _("审核结果")

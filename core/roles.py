@@ -26,6 +26,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         ADMIN_ACCESS,
         "community.view_offerclaim", "community.add_offercode", "community.view_registration",
         "community.change_registration", "community.change_itemallocation",
+        # Takes a claim back (refunds its points price; the member is told why).
+        "community.add_offerclaimcancellation",
         "wagtailimages.add_image", "wagtailimages.change_image", "wagtailimages.choose_image",
         "wagtaildocs.add_document", "wagtaildocs.change_document", "wagtaildocs.choose_document",
         "share.view_share", "share.change_sharesettings", "core.view_growth_report",

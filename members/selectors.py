@@ -361,7 +361,7 @@ def member_overview(member: Member, *, rows: int = DETAIL_ROWS) -> dict[str, Any
         ),
         "claims": list(
             OfferClaim.objects.filter(member=member)
-            .select_related("offer")
+            .select_related("offer", "cancellation")
             .order_by("-created_at", "-pk")[:rows]
         ),
         "shares": list(Share.objects.filter(member=member).order_by("-created_at", "-pk")[:rows]),

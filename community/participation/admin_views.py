@@ -19,7 +19,14 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from wagtail.models import Page
 
-from community.models import ActivityPage, Draw, ItemAllocation, OfferPage, Registration
+from community.models import (
+    ActivityPage,
+    Draw,
+    ItemAllocation,
+    OfferClaim,
+    OfferPage,
+    Registration,
+)
 from community.models_allocation import DEFAULT_HOLD_HOURS
 from community.participation import selectors, services
 from core.adminkit import has_any_perm, permission_required
@@ -33,6 +40,7 @@ MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
 PERM_VIEW_CLAIMS = "community.view_offerclaim"
 PERM_ADD_CODES = "community.add_offercode"
+PERM_CANCEL_CLAIMS = "community.add_offerclaimcancellation"
 PERM_VIEW_REGISTRATIONS = "community.view_registration"
 PERM_CHECKIN = "community.change_registration"  # also the card scanner's (checkin_views)
 PERM_ALLOCATE = "community.change_itemallocation"
@@ -221,6 +229,7 @@ def offer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "pool": selectors.pool_counts(offer),
         "stock": selectors.offer_stock(offer),
         "can_view_claims": can_view_claims,
+        "can_cancel_claims": request.user.has_perm(PERM_CANCEL_CLAIMS),
         "can_upload": request.user.has_perm(PERM_ADD_CODES)
         and offer.code_mode == OfferPage.CodeMode.POOL,
         "page": _page(request, selectors.offer_claims(offer)) if can_view_claims else None,
@@ -228,6 +237,49 @@ def offer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         **_allocation_context(request, offer),
     }
     return render(request, "community/participation/admin/offer_detail.html", context)
+
+
+class ClaimCancelForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("取消原因"), max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy("会员会在通知里看到这段原因，审计日志也会记下它。"),
+    )  # fmt: skip
+
+
+@permission_required(PERM_VIEW_CLAIMS)
+@permission_required(PERM_CANCEL_CLAIMS)
+def offer_claim_cancel(request: HttpRequest, pk: int, claim_pk: int) -> HttpResponse:
+    """Confirm, then take one claim back (``services.offer_claim_cancel`` says what it undoes)."""
+    offer = get_object_or_404(OfferPage, pk=pk)
+    claim = get_object_or_404(
+        OfferClaim.objects.select_related("member", "member__tier", "cancellation"),
+        pk=claim_pk, offer=offer,
+    )  # fmt: skip
+    form = ClaimCancelForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            cancellation = services.offer_claim_cancel(
+                claim=claim, actor=request.user, reason=form.cleaned_data["reason"],
+                ip=client_ip(request),
+            )  # fmt: skip
+        except DomainError as error:
+            form.add_error("reason", error.message)
+        else:
+            messages.success(
+                request,
+                _("已取消 %(member)s 的领取：退回 %(refunded)s 积分，收回奖励 %(taken)s 积分。")
+                % {"member": claim.member, "refunded": cancellation.points_refunded,
+                   "taken": cancellation.points_taken_back},
+            )  # fmt: skip
+            return redirect("participation_admin:offer", pk=offer.pk)
+    context = {
+        "offer": offer,
+        "claim": claim,
+        "cancellation": getattr(claim, "cancellation", None),
+        "form": form,
+    }
+    return render(request, "community/participation/admin/claim_cancel.html", context)
 
 
 @permission_required(PERM_ADD_CODES)
@@ -268,11 +320,19 @@ def _member_cells(member) -> list:
 def offer_claims_export(request: HttpRequest, pk: int) -> HttpResponse:
     offer = get_object_or_404(OfferPage, pk=pk)
     header = [_("会员"), _("会员卡号"), _("微博昵称"), _("等级"), _("券码"), _("消耗积分"),
-              _("领取时间")]  # fmt: skip
-    rows = (
-        [*_member_cells(claim.member), claim.code, claim.points_spent, _local(claim.created_at)]
-        for claim in selectors.offer_claims(offer).iterator(chunk_size=2000)
-    )
+              _("领取时间"), _("取消时间"), _("取消原因"), _("退回积分")]  # fmt: skip
+
+    def row(claim) -> list:
+        cancellation = getattr(claim, "cancellation", None)
+        cancelled = (
+            [_local(cancellation.created_at), cancellation.reason, cancellation.points_refunded]
+            if cancellation is not None
+            else ["", "", ""]
+        )
+        return [*_member_cells(claim.member), claim.code, claim.points_spent,
+                _local(claim.created_at), *cancelled]  # fmt: skip
+
+    rows = (row(claim) for claim in selectors.offer_claims(offer).iterator(chunk_size=2000))
     return csv_response(f"offer-{offer.pk}-claims.csv", header, rows)
 
 

@@ -55,6 +55,7 @@ def participation_versions(page, member) -> list[tuple[str, list]]:
     from community.models_participation import (
         ActivitySeats,
         OfferClaim,
+        OfferClaimCancellation,
         OfferCode,
         OfferInventory,
         Registration,
@@ -83,6 +84,12 @@ def participation_versions(page, member) -> list[tuple[str, list]]:
                 OfferClaim._meta.db_table,
                 "t.offer_id = %s AND t.member_id = %s",
                 [page.pk, member.pk],
+            ),  # fmt: skip
+            rows_version(
+                OfferClaimCancellation._meta.db_table,
+                "c.offer_id = %s AND c.member_id = %s",
+                [page.pk, member.pk],
+                joins=f"JOIN {OfferClaim._meta.db_table} c ON c.id = t.claim_id",
             ),  # fmt: skip
             (f"(SELECT count(*)::text FROM {codes} WHERE offer_id = %s)", item),
             rows_version(PointsAccount._meta.db_table, "t.member_id = %s", [member.pk]),

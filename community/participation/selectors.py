@@ -160,7 +160,7 @@ def offer_panel(*, offer: OfferPage, viewer: ViewerStatus, decision: gate.Decisi
         panel.reason = _("只有正式会员可以领取。")
         return panel
     panel.claims = list(
-        OfferClaim.objects.filter(offer=offer, member=member).order_by("created_at", "id")
+        OfferClaim.objects.live().filter(offer=offer, member=member).order_by("created_at", "id")
     )
     panel.draw = draw_panel(item=offer, viewer=viewer)
     panel.waitlist = OfferWaitlistEntry.objects.filter(
@@ -290,10 +290,11 @@ def activity_panel(
 
 
 def member_claims(member: Member):
-    """The member's claims, newest first, with their offers: two queries whatever the count."""
+    """The member's claims, newest first, with their offers and any cancellation: two queries
+    whatever the count."""
     return (
         OfferClaim.objects.filter(member=member)
-        .select_related("offer")
+        .select_related("offer", "cancellation")
         .order_by("-created_at", "-id")
     )
 
@@ -376,7 +377,8 @@ def _views_total():
 
 def offers_overview():
     claims = (
-        OfferClaim.objects.filter(offer=OuterRef("pk"))
+        OfferClaim.objects.live()
+        .filter(offer=OuterRef("pk"))
         .order_by()
         .values("offer")
         .annotate(n=Count("id"))
@@ -413,7 +415,7 @@ def activities_overview():
 def offer_claims(offer: OfferPage):
     return (
         OfferClaim.objects.filter(offer=offer)
-        .select_related("member", "member__tier")
+        .select_related("member", "member__tier", "cancellation", "cancellation__actor")
         .order_by("created_at", "id")
     )
 

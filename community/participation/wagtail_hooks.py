@@ -24,6 +24,8 @@ admin_urlpatterns = [
     path("offers/<int:pk>/", views.offer_detail, name="offer"),
     path("offers/<int:pk>/codes/", views.offer_codes_upload, name="offer_codes"),
     path("offers/<int:pk>/claims.csv", views.offer_claims_export, name="offer_claims_csv"),
+    path("offers/<int:pk>/claims/<int:claim_pk>/cancel/", views.offer_claim_cancel,
+         name="offer_claim_cancel"),
     path("activities/<int:pk>/", views.activity_detail, name="activity"),
     path("activities/<int:pk>/registrations.csv", views.registrations_export,
          name="registrations_csv"),

@@ -36,6 +36,7 @@ from loyalty.services.points import (
     points_reverse,
     points_spend,
     points_spend_for_offer,
+    points_spend_refund_for_offer,
 )
 from loyalty.services.reversals import points_event_key, points_reverse_for_event
 from loyalty.services.rewards import (
@@ -76,6 +77,7 @@ __all__ = [
     "partner_statement_close",
     "partner_unlink",
     "points_spend_for_offer",
+    "points_spend_refund_for_offer",
     "points_account_lock",
     "Award",
     "RedeemResult",

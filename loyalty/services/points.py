@@ -500,3 +500,16 @@ def points_spend_for_offer(*, member: Member, offer, claim, points: int, idempot
         member=member, amount=points, idempotency_key=idempotency_key,
         reason=_("领取优惠：%(title)s") % {"title": offer.title}, reference=claim,
     )  # fmt: skip
+
+
+def points_spend_refund_for_offer(*, member: Member, claim, reason: str, actor=None) -> int:
+    """Give back the points price an offer claim charged (its claim is being cancelled); the
+    points refunded, 0 for a free offer. Safe to call again: a spend is refunded once.
+
+    Precondition, as for the charge: the caller locked the account before the offer's stock.
+    """
+    key = f"spend:{member.pk}:offer-claim:{claim.idempotency_key}"[:200]
+    spend = PointsEntry.objects.filter(idempotency_key=key, kind=EntryKind.REDEEM).first()
+    if spend is None:
+        return 0
+    return points_refund(entry=spend, reason=reason, actor=actor).amount

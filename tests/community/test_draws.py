@@ -226,10 +226,12 @@ def test_offer_draw_gives_winners_holds_and_losers_the_waiting_list_in_draw_orde
     assert services.draw_notify_waiting(item_id=offer.pk) == 3
     assert services.draw_notify_waiting(item_id=offer.pk) == 0
     for member in winners:
-        assert Notification.objects.filter(user=member.user, title__startswith="中签").exists()
+        assert Notification.objects.filter(
+            user=member.user, title__startswith="中签", kind="draw_result"
+        ).exists()
     for position, member in enumerate(losers, start=1):
         note = Notification.objects.get(user=member.user)
-        assert f"第 {position} 位" in note.body
+        assert f"第 {position} 位" in note.body and note.kind == "draw_result"
     # Everything is on the audit trail, the seed revealed only after the draw.
     actions = set(AuditEntry.objects.values_list("action", flat=True))
     assert {"draw.committed", "draw.entries_closed", "draw.run", "draw.seed_revealed",

@@ -38,6 +38,7 @@ from community.participation.services.errors import (
     AlreadyRegistered,
     AlreadyWaiting,
     CancellationClosed,
+    CancelReasonRequired,
     CardHolderNotAdmitted,
     CardHolderNotRegistered,
     ClaimLimitReached,
@@ -70,6 +71,7 @@ from community.participation.services.item_views import (
 from community.participation.services.offers import (
     CodeUpload,
     offer_claim,
+    offer_claim_cancel,
     offer_codes_add,
     offer_inventory_sync,
     parse_codes,
@@ -82,7 +84,8 @@ from community.participation.services.waitlist import (
 from core.errors import PermissionDenied
 
 __all__ = [
-    "AccountStateNotAllowed", "AlreadyRegistered", "CancellationClosed", "CardCheckin",
+    "AccountStateNotAllowed", "AlreadyRegistered", "CancellationClosed", "CancelReasonRequired",
+    "CardCheckin",
     "CardHolderNotAdmitted", "CardHolderNotRegistered",
     "ClaimLimitReached", "CodeUpload", "IdempotencyConflict", "InvalidCodes", "NotCancellable",
     "NotRegistered", "OfferNotReady", "OutsideClaimWindow", "OutsideRegistrationWindow",
@@ -90,7 +93,7 @@ __all__ = [
     "activity_checkin_by_card", "activity_register", "activity_seats_sync",
     "item_view_count", "item_views_flush",
     "attendance_recorded", "cancellation_deadline", "item_view_record",
-    "offer_claim", "offer_codes_add", "offer_inventory_sync", "parse_codes",
+    "offer_claim", "offer_claim_cancel", "offer_codes_add", "offer_inventory_sync", "parse_codes",
     "registration_cancel", "registration_checkin", "registration_closes", "viewer_tier_code",
     "ALGORITHM", "AlreadyEntered", "AlreadyWaiting", "DrawClosed", "DrawNotDue", "DrawNotOpen",
     "DrawPending", "DrawSettingsLocked", "HoldExpired", "InvalidAllocation", "NotADraw",

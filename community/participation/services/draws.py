@@ -479,7 +479,7 @@ def draw_notify_waiting(*, item_id: int) -> int:
             body = gettext(
                 "这次未中签，您在候补名单第 %(position)s 位，有名额空出时按顺序为您保留。"
             ) % {"position": position}
-        if notify(user_id=member.user_id, kind=Notification.Kind.WAITLIST_PROMOTED, title=title,
+        if notify(user_id=member.user_id, kind=Notification.Kind.DRAW_RESULT, title=title,
                   body=body, link=link, dedupe_key=f"draw-lost:{entry.pk}"):  # fmt: skip
             sent += 1
     return sent

@@ -33,6 +33,11 @@ class ClaimLimitReached(DomainError):
     default_message = _("已达领取上限。")
 
 
+class CancelReasonRequired(DomainError):
+    code = "cancel_reason_required"
+    default_message = _("请填写取消原因：会员会在通知里看到它。")
+
+
 class OfferNotReady(DomainError):
     code = "offer_not_ready"
     default_message = _("这个优惠的券码还没有准备好。")

@@ -85,7 +85,9 @@ def notify_hold(*, member: Member, item, hold_until: datetime, key: str, won: bo
             "deadline": deadline
         }
     notify(
-        user_id=member.user_id, kind=Notification.Kind.WAITLIST_PROMOTED, title=title,
+        user_id=member.user_id,
+        kind=Notification.Kind.DRAW_RESULT if won else Notification.Kind.WAITLIST_PROMOTED,
+        title=title,
         body=body, link=link, dedupe_key=key,
     )  # fmt: skip
 

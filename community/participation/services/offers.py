@@ -14,12 +14,21 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from community.models import OfferClaim, OfferCode, OfferInventory, OfferPage, OfferWaitlistEntry
+from community.models import (
+    OfferClaim,
+    OfferClaimCancellation,
+    OfferCode,
+    OfferInventory,
+    OfferPage,
+    OfferWaitlistEntry,
+)
 from community.participation.services.access import in_window, lock_member, require_full_access
 from community.participation.services.errors import (
+    CancelReasonRequired,
     ClaimLimitReached,
     DrawPending,
     IdempotencyConflict,
@@ -32,8 +41,15 @@ from community.participation.services.errors import (
 from community.participation.services.holds import draw_pending, offer_settle
 from core.audit import audit_record
 from core.locking import Lock, lock_one, lock_rows
-from core.notifications import notify_staff
-from loyalty.services import points_account_lock, points_award_for_event, points_spend_for_offer
+from core.models import Notification
+from core.notifications import notify, notify_staff, written_for
+from loyalty.services import (
+    points_account_lock,
+    points_award_for_event,
+    points_reverse_for_event,
+    points_spend_for_offer,
+    points_spend_refund_for_offer,
+)
 from members.models import Member
 
 MAX_CODE_LENGTH = 64
@@ -122,7 +138,7 @@ def offer_claim(*, offer: OfferPage, member: Member, idempotency_key: str) -> Of
             ),
         )
         if offer.per_member_limit:  # 0 means no per-member limit
-            mine = OfferClaim.objects.filter(offer=offer, member=member).count()
+            mine = OfferClaim.objects.live().filter(offer=offer, member=member).count()
             if mine >= offer.per_member_limit:
                 raise ClaimLimitReached
         mine_held = 1 if hold is not None else 0
@@ -171,6 +187,80 @@ def offer_claim(*, offer: OfferPage, member: Member, idempotency_key: str) -> Of
                 idempotency_key=f"offer-claim:{key}",
             )
     return claim
+
+
+def offer_claim_cancel(
+    *, claim: OfferClaim, actor, reason: str, ip: str | None = None
+) -> OfferClaimCancellation:
+    """Take a claim back for the member (a duplicate, a mistake, a complaint); once per claim.
+
+    Undoes what the claim did, in its one transaction: the points price is refunded, the
+    points the claim earned are taken back (what the member still has of them, as for a
+    removed comment), and a shared-code unit returns to stock, where the waiting list gets it
+    first. A pool code was shown to the member, so it is void rather than handed out again.
+    The claim no longer counts against the member's limit. The member is told why; the audit
+    log keeps who did it.
+
+    Lock order (``core.locking``): member → points account → stock; a second cancellation of
+    the same claim waits on the member row and then finds the first one's row.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise CancelReasonRequired
+    offer = OfferPage.objects.get(pk=claim.offer_id)
+    now = timezone.now()
+    with transaction.atomic():
+        member = lock_member(Member(pk=claim.member_id))
+        claim = OfferClaim.objects.get(pk=claim.pk)
+        existing = OfferClaimCancellation.objects.filter(claim=claim).first()
+        if existing is not None:
+            return existing
+        points_account_lock(member=member)
+        inventory = _lock_inventory(offer, now)
+        with written_for(member.language):
+            ledger_reason = _("取消领取：%(title)s（%(reason)s）") % {
+                "title": offer.title, "reason": reason,
+            }  # fmt: skip
+            refunded = points_spend_refund_for_offer(
+                member=member, claim=claim, reason=ledger_reason, actor=actor
+            )
+            taken_back = points_reverse_for_event(
+                member=member, trigger="offer_claimed", natural_key=f"claim:{claim.pk}",
+                reason=ledger_reason, actor=actor, now=now,
+            )  # fmt: skip
+        stock_returned = offer.code_mode == OfferPage.CodeMode.SHARED
+        if stock_returned:
+            OfferInventory.objects.filter(pk=inventory.pk).update(claimed=F("claimed") - 1)
+            inventory.claimed -= 1
+            offer_settle(inventory, offer, now)  # the freed unit goes to the waiting list first
+        cancellation = OfferClaimCancellation.objects.create(
+            claim=claim, reason=reason, actor=actor, points_refunded=refunded,
+            points_taken_back=taken_back, stock_returned=stock_returned, created_at=now,
+        )  # fmt: skip
+        audit_record(
+            action="offer.claim_cancelled", actor=actor, target=member, ip=ip, reason=reason,
+            after={"offer": offer.pk, "claim": claim.pk, "points_refunded": refunded,
+                   "points_taken_back": taken_back, "stock_returned": stock_returned,
+                   "code_void": claim.pool_code_id is not None},
+        )  # fmt: skip
+        _notify_cancelled(member, offer, cancellation)
+    return cancellation
+
+
+def _notify_cancelled(member: Member, offer: OfferPage, cancellation: OfferClaimCancellation):
+    with written_for(member.language):
+        title = _("您领取的优惠已取消：%(title)s") % {"title": offer.title}
+        lines = [_("原因：%(reason)s") % {"reason": cancellation.reason}]
+        if cancellation.claim.pool_code_id is not None:
+            lines.append(_("这张券码已作废，不能再使用。"))
+        if cancellation.points_refunded:
+            lines.append(_("已退回 %(p)s 积分。") % {"p": cancellation.points_refunded})
+        body = "\n".join(str(line) for line in lines)
+    notify(
+        user_id=member.user_id, kind=Notification.Kind.OFFER_CLAIM_CANCELLED, title=title,
+        body=body, link=reverse("community:my_offers"),
+        dedupe_key=f"claim-cancelled:{cancellation.pk}",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

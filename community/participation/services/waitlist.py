@@ -66,7 +66,7 @@ def offer_waitlist_join(*, offer: OfferPage, member: Member) -> OfferWaitlistEnt
         if existing is not None:
             raise AlreadyWaiting
         if offer.per_member_limit:
-            mine = OfferClaim.objects.filter(offer=offer, member=member).count()
+            mine = OfferClaim.objects.live().filter(offer=offer, member=member).count()
             if mine >= offer.per_member_limit:
                 raise ClaimLimitReached
         if inventory.claimed + inventory.held < inventory.total:
