@@ -71,6 +71,7 @@ def comment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404
     context = {
         "comment": comment,
+        "restorable": services.restorable(comment),
         "audit_entries": selectors.comment_audit_entries(comment),
         "next": request.get_full_path(),
     }
@@ -101,6 +102,7 @@ def comment_decide(request: HttpRequest, pk: int) -> HttpResponse:
         services.StaffDecision.APPROVE: _("已通过评论 #%(pk)s。"),
         services.StaffDecision.REJECT: _("已驳回评论 #%(pk)s。"),
         services.StaffDecision.CENSOR: _("已屏蔽评论 #%(pk)s 中的文字并发布。"),
+        services.StaffDecision.RESTORE: _("已恢复评论 #%(pk)s。"),
     }
     messages.success(request, done[decision] % {"pk": comment.pk})
     return _back_to_queue(request)

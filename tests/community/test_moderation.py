@@ -498,3 +498,73 @@ def test_community_menu_is_shown_to_moderators_only(moderator):
     assert labels == ["审核队列", "敏感词", "敏感词测试"]
     request.user = staff_with()
     assert not menu.is_shown(request)
+
+
+# --- restoring what a moderator removed ---------------------------------------------------------
+
+
+def test_a_comment_removed_by_a_moderator_is_restored_with_its_points_once(
+    client, login, moderator, tiers, gold, gold_post
+):
+    from core.models import Notification
+    from loyalty.models import EarningRule, PointsAccount
+
+    EarningRule.objects.create(name="评论", trigger="comment_approved", points=20)
+    comment = services.comment_create(member=gold, page=gold_post, body="被误删的好评论")
+    balance = PointsAccount.objects.get(member=gold).balance
+    services.comment_moderate(comment=comment, actor=moderator, decision="reject", reason="误判")
+    assert PointsAccount.objects.get(member=gold).balance == balance - 20
+    detail = html_of(client.get(f"{QUEUE_URL}{comment.pk}/"))
+    assert 'data-testid="restore"' in detail
+
+    refused = html_of(
+        client.post(f"{QUEUE_URL}{comment.pk}/decide/", {"decision": "restore"}, follow=True)
+    )
+    assert "请填写处理原因。" in refused
+    comment.refresh_from_db()
+    assert comment.state == "removed"
+
+    client.post(f"{QUEUE_URL}{comment.pk}/decide/", {"decision": "restore", "reason": "复核后恢复"})
+    comment.refresh_from_db()
+    assert comment.state == "published" and comment.decision_reason == "复核后恢复"
+    assert PointsAccount.objects.get(member=gold).balance == balance
+    entry = AuditEntry.objects.get(action="comment.restored")
+    assert entry.actor == moderator and entry.before["state"] == "removed"
+    notice = Notification.objects.filter(user=gold.user, kind="moderation").first()
+    assert notice.title == "您的评论已恢复显示" and notice.body == "复核后恢复"
+    assert 'data-testid="restore"' not in html_of(client.get(f"{QUEUE_URL}{comment.pk}/"))
+    # Restoring again is refused: it is published.
+    with pytest.raises(services.NotRestorable):
+        services.comment_moderate(
+            comment=comment, actor=moderator, decision="restore", reason="再来一次"
+        )
+
+    login(MemberFactory(tier=tiers["gold"]))
+    assert "被误删的好评论" in html_of(client.get(gold_post.get_url()))
+
+
+def test_what_the_author_deleted_stays_deleted(client, moderator, gold, gold_post, tiers):
+    comment = services.comment_create(member=gold, page=gold_post, body="我不想要了")
+    services.comment_withdraw(member=gold, comment=comment)
+    assert 'data-testid="restore"' not in html_of(client.get(f"{QUEUE_URL}{comment.pk}/"))
+    response = client.post(
+        f"{QUEUE_URL}{comment.pk}/decide/", {"decision": "restore", "reason": "想恢复"}, follow=True
+    )
+    assert "作者自己删除的评论" in html_of(response)
+    comment.refresh_from_db()
+    assert comment.state == "removed"
+    assert not AuditEntry.objects.filter(action="comment.restored").exists()
+
+
+def test_a_departed_members_removed_comment_cannot_be_restored(moderator, gold, gold_post):
+    from members.models import Member
+
+    comment = services.comment_create(member=gold, page=gold_post, body="离开前的评论")
+    services.comment_moderate(comment=comment, actor=moderator, decision="reject", reason="广告")
+    Member.objects.filter(pk=gold.pk).update(state=Member.State.LEFT)
+    with pytest.raises(services.NotRestorable):
+        services.comment_moderate(
+            comment=comment, actor=moderator, decision="restore", reason="复核"
+        )
+    comment.refresh_from_db()
+    assert comment.state == "removed"

@@ -45,9 +45,11 @@ from community.interaction.services.common import (
     viewer_of,
 )
 from community.interaction.services.decisions import (
+    NotRestorable,
     StaffDecision,
     comment_moderate,
     comments_moderate_bulk,
+    restorable,
 )
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "CommentNotEditable",
     "CommentsNotAllowed",
     "DecisionNotApplicable",
+    "NotRestorable",
     "NotYourComment",
     "NothingToCensor",
     "ReasonRequired",
@@ -73,6 +76,7 @@ __all__ = [
     "comment_withdraw",
     "comments_moderate_bulk",
     "is_commentable",
+    "restorable",
     "item_like_toggle",
     "viewer_of",
 ]

@@ -1,4 +1,5 @@
-"""Moderators deciding on comments: approve, reject (remove when published), censor; in bulk."""
+"""Moderators deciding on comments: approve, reject (remove when published), censor, restore
+what a moderator removed; in bulk."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from community.interaction import moderation
 from community.interaction.services.common import (
@@ -28,6 +30,7 @@ from community.models_interaction import (
 )
 from core.audit import audit_record
 from core.errors import DomainError
+from members.models import Member
 
 Action = ModerationKeyword.Action
 State = Comment.State
@@ -41,8 +44,30 @@ class StaffDecision:
     APPROVE = "approve"
     REJECT = "reject"
     CENSOR = "censor"
-    ALL = (APPROVE, REJECT, CENSOR)
+    RESTORE = "restore"
+    ALL = (APPROVE, REJECT, CENSOR, RESTORE)
     BULK = (APPROVE, REJECT)
+
+
+class NotRestorable(DecisionNotApplicable):
+    code = "not_restorable"
+    default_message = gettext_lazy(
+        "只能恢复被审核员删除的评论：作者自己删除的评论、已退出会员的评论不能恢复。"
+    )
+
+
+def restorable(comment: Comment) -> bool:
+    """A published comment a moderator took down, by an author still in the club.
+
+    What the author deleted themselves stays deleted: it is their word. A departed member's
+    comments were erased with them.
+    """
+    return (
+        comment.state == State.REMOVED
+        and comment.decided_by_id is not None
+        and comment.decided_by_id != comment.member.user_id
+        and comment.member.state != Member.State.LEFT
+    )
 
 
 def _close_reports(comment: Comment, *, actor, upheld: bool, now) -> int:
@@ -80,6 +105,11 @@ def _decide_locked(
             action = "comment.removed_by_moderator"
         else:
             raise DecisionNotApplicable()
+    elif decision == StaffDecision.RESTORE:
+        if not restorable(comment):
+            raise NotRestorable()
+        comment.state = State.PUBLISHED
+        action = "comment.restored"
     elif decision == StaffDecision.CENSOR:
         if comment.state not in (State.HELD, State.PUBLISHED, State.REJECTED):
             raise DecisionNotApplicable()
@@ -103,7 +133,8 @@ def _decide_locked(
         add_revision(
             comment, kind=CommentRevision.Kind.CENSORED, written=written or "", user=actor, ip=ip
         )
-    closed = _close_reports(comment, actor=actor, upheld=decision != StaffDecision.APPROVE, now=now)
+    upheld = decision not in (StaffDecision.APPROVE, StaffDecision.RESTORE)
+    closed = _close_reports(comment, actor=actor, upheld=upheld, now=now)
     audit_record(
         action=action, actor=actor, target=comment, before=before,
         after={"state": comment.state, "comment_body": comment.body, "reports_closed": closed},
@@ -113,7 +144,10 @@ def _decide_locked(
         notify_reply(comment, comment.page)
         notify_mentions(comment, comment.page)
         comment_published(comment)
-        tell_author(comment, title=_("您的评论已通过审核"))
+        if decision == StaffDecision.RESTORE:
+            tell_author(comment, title=_("您的评论已恢复显示"), body=reason)
+        else:
+            tell_author(comment, title=_("您的评论已通过审核"))
     elif comment.state in (State.REJECTED, State.REMOVED):
         tell_author(comment, title=_("您的评论未通过审核"), body=reason)
         comment_taken_down(comment, actor=actor)
@@ -123,7 +157,8 @@ def _decide_locked(
 def _check_decision(decision: str, reason: str, allowed: Iterable[str]) -> str:
     if decision not in allowed:
         raise DomainError(_("请选择通过、驳回或屏蔽。"))
-    # Taking something down, or changing what a member wrote, needs a stated reason.
+    # Taking something down, changing what a member wrote or undoing a colleague's removal
+    # needs a stated reason.
     return clean_reason(reason, required=decision != StaffDecision.APPROVE)
 
 
@@ -136,12 +171,14 @@ def comment_moderate(
     censor_text: str = "",
     ip: str | None = None,
 ) -> Comment:
-    """A moderator approves, rejects (removes when published) or censors a comment.
+    """A moderator approves, rejects (removes when published), censors or restores a comment.
 
     Approving a held comment publishes it, awards its points and notifies the members it
     mentions (and, for a reply, the author it answers); approving a reported one dismisses its
     reports. Rejecting or censoring upholds open reports; removing a comment that earned points
-    takes them back (``comment_taken_down``) in the same transaction.
+    takes them back (``comment_taken_down``) in the same transaction. Restoring a comment a
+    moderator removed (``restorable``) publishes it again as approving does: its points are
+    awarded once more, once, and the author is told why.
 
     Locks: the comment row, then loyalty's member and points account (never the other way).
     """
