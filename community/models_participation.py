@@ -124,13 +124,28 @@ class AppendOnlyQuerySet(models.QuerySet):
         raise TypeError(f"{self.model.__name__} rows are append-only")
 
 
+class AppendOnlyModel(models.Model):
+    """A ledger row: written once, never updated or deleted (its table's trigger refuses too)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError(f"{type(self).__name__} rows are append-only")
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} rows are append-only")
+
+
 class OfferClaimQuerySet(AppendOnlyQuerySet):
     def live(self):
         """Claims staff have not taken back: what counts against stock and per-member limits."""
         return self.filter(cancellation__isnull=True)
 
 
-class OfferClaim(models.Model):
+class OfferClaim(AppendOnlyModel):
     """One claim of one offer by one member (append-only ledger row)."""
 
     offer = models.ForeignKey(
@@ -168,16 +183,8 @@ class OfferClaim(models.Model):
     def __str__(self) -> str:
         return f"{self.offer_id}/{self.member_id}#{self.pk}"
 
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("OfferClaim rows are append-only")
-        return super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
-        raise TypeError("OfferClaim rows are append-only")
-
-
-class OfferClaimCancellation(models.Model):
+class OfferClaimCancellation(AppendOnlyModel):
     """Staff took a claim back (append-only, at most one per claim).
 
     What it undid is recorded with it, as the member's statement and the audit log show it:
@@ -211,14 +218,6 @@ class OfferClaimCancellation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.claim_id} cancelled"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("OfferClaimCancellation rows are append-only")
-        return super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("OfferClaimCancellation rows are append-only")
 
 
 class ActivitySeats(models.Model):
