@@ -21,8 +21,10 @@ reversing it and restoring the lots (``reference_type`` ``partner.release`` or
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
@@ -321,6 +323,35 @@ def _locked_award(partner: Partner, award_id: int) -> tuple[PointsAccount, Pendi
     return account, award
 
 
+Row = TypeVar("Row", PendingAward, PartnerHold)
+
+
+def _transition(
+    locked: Callable[[], tuple[PointsAccount, Row]],
+    *,
+    source: str,
+    target: str,
+    conflict: type[errors.DomainError],
+    apply: Callable[[PointsAccount, Row], None],
+) -> Row:
+    """Move one of a partner's accruals or holds from ``source`` to ``target``, in one
+    transaction under the account lock (``locked`` takes it, then the row's).
+
+    Partners retry: a call that finds the row already at ``target`` answers the same and
+    writes nothing; any other state is a ``conflict``. Every call needs what a new accrual or
+    hold needs (``_require_live``). ``apply`` makes the change, or raises to refuse it.
+    """
+    with transaction.atomic():
+        account, row = locked()
+        _require_live(row.partner, account)
+        if row.state == target:
+            return row
+        if row.state != source:
+            raise conflict
+        apply(account, row)
+    return row
+
+
 def partner_accrual_confirm(
     *, partner: Partner, award_id: int, now: datetime | None = None
 ) -> PendingAward:
@@ -329,17 +360,16 @@ def partner_accrual_confirm(
     from loyalty.services.points import _approve
 
     now = now or timezone.now()
-    with transaction.atomic():
-        account, award = _locked_award(partner, award_id)
-        _require_live(award.partner, account)
-        if award.state == PendingAward.State.APPROVED:
-            return award
-        if award.state != PendingAward.State.PENDING:
-            raise errors.AccrualStateConflict
+
+    def approve(account: PointsAccount, award: PendingAward) -> None:
         _approve(award, account, now=now)
         tiers.check_upgrade(account, now=now)
         _core.balance_event(account, "points_pending_approved", points=award.amount)
-    return award
+
+    return _transition(
+        lambda: _locked_award(partner, award_id), source=PendingAward.State.PENDING,
+        target=PendingAward.State.APPROVED, conflict=errors.AccrualStateConflict, apply=approve,
+    )  # fmt: skip
 
 
 def partner_accrual_cancel(
@@ -349,17 +379,16 @@ def partner_accrual_cancel(
     from loyalty.services.points import _cancel
 
     now = now or timezone.now()
-    with transaction.atomic():
-        account, award = _locked_award(partner, award_id)
-        _require_live(award.partner, account)
-        if award.state == PendingAward.State.CANCELLED:
-            return award
-        if award.state != PendingAward.State.PENDING:
-            raise errors.AccrualStateConflict
-        reason = (reason or "").strip() or _("合作伙伴取消")
+    reason = (reason or "").strip() or _("合作伙伴取消")
+
+    def cancel(account: PointsAccount, award: PendingAward) -> None:
         _cancel(award, account, reason=reason, now=now)
         _core.balance_event(account, "points_pending_cancelled", points=award.amount)
-    return award
+
+    return _transition(
+        lambda: _locked_award(partner, award_id), source=PendingAward.State.PENDING,
+        target=PendingAward.State.CANCELLED, conflict=errors.AccrualStateConflict, apply=cancel,
+    )  # fmt: skip
 
 
 # --- Holds --------------------------------------------------------------------------------------
@@ -489,35 +518,27 @@ def partner_hold_capture(
     """The purchase went through: the held points are spent at the partner. Capturing a
     captured hold again answers the same."""
     now = now or timezone.now()
-    with transaction.atomic():
-        account, hold = _locked_hold(partner, hold_id)
-        _require_live(hold.partner, account)
-        if hold.state == PartnerHold.State.CAPTURED:
-            return hold
-        if hold.state != PartnerHold.State.HELD:
-            raise errors.HoldStateConflict
+
+    def capture(account: PointsAccount, hold: PartnerHold) -> None:
         if hold.expires_at <= now:
             raise errors.HoldExpired  # the expiry job gives the points back
         hold.state = PartnerHold.State.CAPTURED
         hold.captured_at = now
         hold.save(update_fields=["state", "captured_at"])
-    return hold
+
+    return _transition(
+        lambda: _locked_hold(partner, hold_id), source=PartnerHold.State.HELD,
+        target=PartnerHold.State.CAPTURED, conflict=errors.HoldStateConflict, apply=capture,
+    )  # fmt: skip
 
 
 def partner_hold_void(
     *, partner: Partner, hold_id: int, now: datetime | None = None
 ) -> PartnerHold:
     """The purchase did not happen: the held points go back to the member at once."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        account, hold = _locked_hold(partner, hold_id)
-        _require_live(hold.partner, account)
-        if hold.state == PartnerHold.State.VOIDED:
-            return hold
-        if hold.state != PartnerHold.State.HELD:
-            raise errors.HoldStateConflict
-        _release(hold, account, state=PartnerHold.State.VOIDED, now=now)
-    return hold
+    return _release_transition(
+        partner, hold_id, source=PartnerHold.State.HELD, target=PartnerHold.State.VOIDED, now=now
+    )
 
 
 def partner_hold_refund(
@@ -526,16 +547,21 @@ def partner_hold_refund(
     """The customer returned a purchase paid with points: the captured points come back (all
     of them, into the lots they came from; lots past their expiry expire again at once).
     Refused after the member unlinked, like every call (docs/partners.md)."""
+    return _release_transition(
+        partner, hold_id, source=PartnerHold.State.CAPTURED, target=PartnerHold.State.REFUNDED,
+        now=now,
+    )  # fmt: skip
+
+
+def _release_transition(
+    partner: Partner, hold_id: int, *, source: str, target: str, now: datetime | None
+) -> PartnerHold:
     now = now or timezone.now()
-    with transaction.atomic():
-        account, hold = _locked_hold(partner, hold_id)
-        _require_live(hold.partner, account)
-        if hold.state == PartnerHold.State.REFUNDED:
-            return hold
-        if hold.state != PartnerHold.State.CAPTURED:
-            raise errors.HoldStateConflict
-        _release(hold, account, state=PartnerHold.State.REFUNDED, now=now)
-    return hold
+    return _transition(
+        lambda: _locked_hold(partner, hold_id), source=source, target=target,
+        conflict=errors.HoldStateConflict,
+        apply=lambda account, hold: _release(hold, account, state=target, now=now),
+    )  # fmt: skip
 
 
 def partner_holds_expire_due(*, now: datetime | None = None) -> int:
