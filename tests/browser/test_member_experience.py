@@ -209,6 +209,9 @@ STAFF_PAGES = {
     "admin/community/participation/activities/<int:pk>/": [
         "/admin/community/participation/activities/{activity}/"
     ],
+    "admin/community/participation/offers/<int:pk>/claims/<int:claim_pk>/cancel/": [
+        "/admin/community/participation/offers/{offer}/claims/{claim}/cancel/"
+    ],
 }
 # The club's snippets: every page of their viewsets, on one object each.
 SNIPPETS = {
@@ -329,6 +332,10 @@ def _staff_objects() -> dict:
         updated_rows=1, errors=[{"row": 3, "error": "等级不存在"}], finished_at=timezone.now(),
     )  # fmt: skip
     draw_offer = OfferPage.objects.get(slug="presale-early-access")
+    offer = OfferPage.objects.get(slug="silver-coupon")
+    gold = Member.objects.get(weibo_uid=GOLD_UID)
+    # A claim to take back (the claim cancel page).
+    claim = participation.offer_claim(offer=offer, member=gold, idempotency_key="staff-pages")
     now = timezone.now()
     participation.allocation_configure(
         item=draw_offer, actor=staff, mode="draw", hold_hours=24,
@@ -336,14 +343,15 @@ def _staff_objects() -> dict:
     )  # fmt: skip
     return {
         "charts": [chart.slug for chart in CHARTS],
-        "member": Member.objects.get(weibo_uid=GOLD_UID),
+        "member": gold,
         "customer_import": imported,
         "consent": consent,
         "draft": draft,
         "reward": Reward.objects.order_by("pk").first(),
         "partner": Partner.objects.order_by("pk").first(),
         "comment": Comment.objects.filter(state=Comment.State.HELD).first(),
-        "offer": OfferPage.objects.get(slug="silver-coupon"),
+        "offer": offer,
+        "claim": claim,
         "draw_offer": draw_offer,
         "activity": ActivityPage.objects.get(slug="milan-trip"),
         "keyword": ModerationKeyword.objects.order_by("pk").first(),
