@@ -257,3 +257,20 @@ def test_a_claim_of_another_offer_is_not_found(client, tiers, gold):
     url = f"{ADMIN}offers/{other.pk}/claims/{taken.pk}/cancel/"
     assert client.post(url, {"reason": "错误的优惠"}).status_code == 404
     assert not OfferClaimCancellation.objects.exists()
+
+
+def test_outsiders_and_members_cannot_cancel_a_claim(client, tiers, gold):
+    offer = shared_offer(tiers)
+    taken = claim(offer, gold)
+    url = f"{ADMIN}offers/{offer.pk}/claims/{taken.pk}/cancel/"
+    for person in (None, gold, MemberFactory(tier=tiers["platinum"])):
+        if person is not None:
+            client.force_login(person.user)
+        assert client.get(url).status_code in (302, 403)
+        assert client.post(url, {"reason": "自己取消"}).status_code in (302, 403)
+    assert not OfferClaimCancellation.objects.exists() and claimed(offer) == 1
+    # Another member's list never shows the claim or its cancellation.
+    cancel(taken)
+    other = MemberFactory(tier=tiers["gold"])
+    client.force_login(other.user)
+    assert "重复领取，客服核实后取消" not in client.get(MY_OFFERS_URL).content.decode()
