@@ -12,7 +12,7 @@ from collections.abc import Callable
 item_context_extensions: list[Callable] = []
 
 # What a member's kept copy of an item page depends on (``community.item_copy``): each entry is
-# a callable ``(page, member) -> list[tuple[str, list]]`` returning SQL expressions (with their
+# a callable ``(page, member_id) -> list[tuple[str, list]]`` returning SQL expressions (with their
 # parameters) whose values change whenever a row the entry's part of the page reads changes.
 # An extension that adds to the page must add here what its part reads.
 item_version_parts: list[Callable] = []

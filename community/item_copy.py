@@ -40,12 +40,27 @@ def rows_version(
     )
 
 
-def item_version_sql(page, member) -> tuple[str, list] | None:
+def item_version_sql(page, member_id: int) -> tuple[str, list] | None:
     """One statement whose value names the versions of everything the parts of ``page``
-    read for ``member``; None when no part reads anything (the page is kept by generation)."""
+    read for the member; None when no part reads anything (the page is kept by generation).
+
+    Remembered on the page object per member: a routed page is kept per cache generation
+    (``serving._route``) and served to the same members again and again, and what the parts
+    answer depends only on the page's own fields and the member.
+    """
+    remembered = page.__dict__.setdefault("_item_version_sql", {})
+    if member_id in remembered:
+        return remembered[member_id]
+    if len(remembered) >= 1000:
+        remembered.clear()
+    remembered[member_id] = statement = _item_version_sql(page, member_id)
+    return statement
+
+
+def _item_version_sql(page, member_id: int) -> tuple[str, list] | None:
     expressions, params = [], []
     for part in item_version_parts:
-        for sql, part_params in part(page, member):
+        for sql, part_params in part(page, member_id):
             expressions.append(sql)
             params.extend(part_params)
     if not expressions:

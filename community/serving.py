@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.http import Http404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -212,9 +214,8 @@ def _member_item_copy(page, request, viewer: ViewerStatus):
     if any(blocks(request, page) for blocks in item_copy_blockers):
         return None, None
     hit, keep = pagecache.personal_copy(
-        request, viewer.member, version_sql=item_version_sql(page, viewer.member),
-        ttl=ITEM_COPY_TTL,
-    )  # fmt: skip
+        request, viewer.member, version_sql=partial(item_version_sql, page), ttl=ITEM_COPY_TTL
+    )
     if hit is not None:
         pagecache.run_hit_handler(request, hit, "community.member_item_view", page=page)
     return hit, keep

@@ -216,8 +216,39 @@ def _keep_nothing(response: HttpResponse) -> HttpResponse:
     return response
 
 
+VersionSql = Callable[[int], "tuple[str, list] | None"]
+
+# Where this process has kept a member's page with a version statement: that statement for a
+# given member id, by (host, full path). Only a guess of what the next request there will ask
+# (``version_to_read_with_session``); a page that changed since just asks something else.
+_version_plans: dict[tuple[str, str], VersionSql] = {}
+
+
+def _place(request: HttpRequest) -> tuple[str, str]:
+    return request.get_host().lower(), request.get_full_path()
+
+
+def version_to_read_with_session(request: HttpRequest, member_id: int) -> tuple[str, list] | None:
+    """The version statement this request's page will most likely ask for ``member_id``, to be
+    read in the same round trip as the session (``members.sessions``), or None."""
+    plan = _version_plans.get(_place(request))
+    return plan(member_id) if plan is not None else None
+
+
+def _page_version(request: HttpRequest, statement: tuple[str, list]):
+    """The value of the page's version statement: read along with the session when exactly
+    this statement with these parameters was (``SessionStore.read_along``), else now."""
+    read_along = getattr(getattr(request, "session", None), "read_along", None)
+    if read_along is not None and read_along[0] == statement:
+        return read_along[1]
+    from core.prepared import fetchone_prepared
+
+    row = fetchone_prepared(*statement)
+    return row[0] if row else None
+
+
 def personal_copy(
-    request: HttpRequest, member, *, version_sql: tuple[str, list] | None = None, ttl: int = 60
+    request: HttpRequest, member, *, version_sql: VersionSql | None = None, ttl: int = 60
 ) -> tuple[HttpResponse | None, Callable[[HttpResponse], HttpResponse]]:
     """A signed-in member's kept copy of this page, or None and a function that keeps the
     page once rendered (it also marks the response ``private``).
@@ -227,15 +258,18 @@ def personal_copy(
     of them (name, tier, state, the notification badge), the browser's CSRF cookie (forms
     carry a token masked from it; a browser without one is never served a copy), the
     language, the day, the generation (any shared change; the shared parts of a page are
-    kept per generation anyway) and ``version_sql``: one SQL statement with its parameters
-    whose single value names the versions of the page's own rows (for the points page, the
-    account row's PostgreSQL ``xmin``, which every balance, pending or tier change rewrites;
-    for an item page, ``community.item_copy``). It is prepared on the server like the
-    sign-in read (``core.prepared``). The badge comes with the user at sign-in
-    (``members.auth``), so a kept page costs no query beyond signing in, or one for its
-    version. ``ttl`` bounds what changes by the clock alone, and lifetimes are cut to the
-    next clock transition. A page with a one-off message waiting is never kept nor served
-    from a copy. The response's ``Cache-Control`` is kept with it (``no-store`` stays).
+    kept per generation anyway) and ``version_sql``: for a member id, one SQL statement with
+    its parameters whose single value names the versions of the page's own rows (for the
+    points page, the account row's PostgreSQL ``xmin``, which every balance, pending or tier
+    change rewrites; for an item page, ``community.item_copy``). It is prepared on the server
+    like the sign-in read (``core.prepared``). The badge comes with the user at sign-in
+    (``members.sessions``). Where this process has kept the page before, the next request
+    there reads the version in the sign-in statement itself (``version_to_read_with_session``)
+    and uses it only when the statement and its parameters are exactly the ones asked here;
+    so a kept page usually costs no query beyond signing in. ``ttl`` bounds what changes by
+    the clock alone, and lifetimes are cut to the next clock transition. A page with a one-off
+    message waiting is never kept nor served from a copy. The response's ``Cache-Control`` is
+    kept with it (``no-store`` stays).
     """
     from django.utils.translation import get_language
 
@@ -252,11 +286,11 @@ def personal_copy(
 
     unread, newest = request_badge(request)
     version = 0
-    if version_sql is not None:
-        from core.prepared import fetchone_prepared
-
-        row = fetchone_prepared(*version_sql)
-        version = row[0] if row else None
+    statement = version_sql(member.pk) if version_sql is not None else None
+    if statement is not None:
+        version = _page_version(request, statement)
+        if len(_version_plans) < 10_000:
+            _version_plans[_place(request)] = version_sql
     parts = (
         "personal", request.get_host().lower(), request.get_full_path(), get_language(),
         member.pk, member.state, member.tier_id, member.display_name, member.weibo_screen_name,
@@ -299,7 +333,7 @@ def personal_copy(
     return None, keep
 
 
-def personal_page(*, version_sql: Callable[[HttpRequest], tuple[str, list]]) -> Callable:
+def personal_page(*, version_sql: VersionSql) -> Callable:
     """A view of a member's own page served from ``personal_copy`` while nothing it shows
     changed. The view must set ``request.member`` (``member_required``) before this runs."""
     from functools import wraps
@@ -307,7 +341,7 @@ def personal_page(*, version_sql: Callable[[HttpRequest], tuple[str, list]]) -> 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            hit, keep = personal_copy(request, request.member, version_sql=version_sql(request))
+            hit, keep = personal_copy(request, request.member, version_sql=version_sql)
             if hit is not None:
                 return hit
             return keep(view(request, *args, **kwargs))

@@ -72,11 +72,11 @@ def _account(request: HttpRequest):
     return account
 
 
-def _account_version_sql(request: HttpRequest) -> tuple[str, list]:
+def _account_version_sql(member_id: int) -> tuple[str, list]:
     """The account row's version (PostgreSQL ``xmin``): every balance, pending or tier change
     rewrites the row, so a kept points page is never shown after one."""
     table = connection.ops.quote_name(PointsAccount._meta.db_table)
-    return f"SELECT xmin::text FROM {table} WHERE member_id = %s", [request.member.pk]
+    return f"SELECT xmin::text FROM {table} WHERE member_id = %s", [member_id]
 
 
 @member_required

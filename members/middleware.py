@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from members import selectors
 from members.adapters import SESSION_AFTER_LOGIN
-from members.sessions import signed_in_user
+from members.sessions import plan_read_along, signed_in_user
 
 
 class SignedInUserMiddleware(AuthenticationMiddleware):
@@ -22,6 +22,7 @@ class SignedInUserMiddleware(AuthenticationMiddleware):
 
     def process_request(self, request):
         super().process_request(request)
+        plan_read_along(request)
         request.user = SimpleLazyObject(lambda: signed_in_user(request))
 
 

@@ -20,6 +20,7 @@ session data, so sessions written by Django's stores stay readable here.
 
 from __future__ import annotations
 
+import json
 from contextvars import ContextVar
 
 from django.contrib import auth
@@ -44,6 +45,31 @@ def _session_with_user(key):
 
 session_with_user = PreparedQuery(_session_with_user, types=(str,))
 
+# The session read with one more value: a page's version statement (``read_along_plan``), by
+# that statement's SQL. A handful of shapes per site (an item page of each kind, the points
+# page), each compiled and prepared once.
+_session_with_user_and: dict[str, PreparedQuery] = {}
+
+
+def _session_reader(sql: str, param_count: int) -> PreparedQuery:
+    reader = _session_with_user_and.get(sql)
+    if reader is None:
+        from django.db.models.expressions import RawSQL
+
+        def build(key, *marks):
+            return _session_with_user(key).annotate(read_along_value=RawSQL(f"({sql})", marks))
+
+        reader = PreparedQuery(build, types=(str, *[int] * param_count))
+        if len(_session_with_user_and) < 100:
+            _session_with_user_and[sql] = reader
+    return reader
+
+
+# The member each session key was last read with, in this process: a session's user changes
+# only when its key does (Django cycles the key at sign-in), so it names the member the next
+# request with that key is most likely from. Used only to guess; see ``plan_read_along``.
+_member_of_session: dict[str, int] = {}
+
 # The session of the request whose user ``signed_in_user`` is deciding.
 _deciding: ContextVar[SessionStore | None] = ContextVar("session_deciding", default=None)
 NOT_READ = object()  # the session has not been read (or was read by another request)
@@ -56,11 +82,22 @@ def _user_id(data: dict) -> int | None:
         return None
 
 
+# Session data this process has verified and decoded, by its signed text, as JSON. Checking the
+# signature and decompressing cost about as much as the rest of a kept page's own work, for a
+# text that only changes when the session is written. A fresh dict is parsed from the JSON on
+# each request, so no two requests share a mutable value.
+_decoded: dict[str, str] = {}
+
+
 class SessionStore(db.SessionStore):
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
         # (user id, user or None) as read with the session; NOT_READ until it is read.
         self.read_user: tuple | object = NOT_READ
+        # A statement (SQL, parameters) to run in the same round trip as the session read, and
+        # then (that statement, its value) as read (``plan_read_along``).
+        self.read_along_plan: tuple[str, list] | None = None
+        self.read_along: tuple[tuple[str, list], object] | None = None
 
     @classmethod
     def get_model_class(cls):
@@ -69,20 +106,59 @@ class SessionStore(db.SessionStore):
         return MemberSession
 
     def _get_session_from_db(self):
-        session = session_with_user.first(self.session_key)
+        plan = self.read_along_plan
+        if plan is None:
+            session = session_with_user.first(self.session_key)
+        else:
+            session = _session_reader(plan[0], len(plan[1])).first(self.session_key, *plan[1])
         if session is None:
             self._session_key = None
             return None
+        if plan is not None:
+            self.read_along = (plan, session.read_along_value)
         user = session.user
         if user is not None:
             user.badge_unread, user.badge_newest = session.badge_unread, session.badge_newest
+            member = getattr(user, "member", None)
+            if member is not None and len(_member_of_session) < 100_000:
+                _member_of_session[self.session_key] = member.pk
         self.read_user = (session.user_id, user)
         return session
+
+    def decode(self, session_data: str) -> dict:
+        text = _decoded.get(session_data)
+        if text is None:
+            data = super().decode(session_data)
+            if not data or len(_decoded) >= 20_000:
+                return data
+            text = _decoded[session_data] = json.dumps(data)
+        return json.loads(text)
 
     def create_model_instance(self, data: dict):
         session = super().create_model_instance(data)
         session.user_id = _user_id(data)
         return session
+
+
+def plan_read_along(request: HttpRequest) -> None:
+    """Before the session is read: when this process has served the session's member a kept
+    page at this address, ask the page's version statement in the same round trip.
+
+    The member is a guess (the one this session key was last read with), so the value is used
+    only for exactly the statement and parameters the page then asks for the member actually
+    signed in (``core.pagecache``); a wrong guess costs the query it would have cost anyway.
+    """
+    from core import pagecache
+
+    session = getattr(request, "session", None)
+    if not isinstance(session, SessionStore) or hasattr(session, "_session_cache"):
+        return
+    member_id = _member_of_session.get(session.session_key or "")
+    if member_id is None:
+        return
+    statement = pagecache.version_to_read_with_session(request, member_id)
+    if statement is not None and all(type(value) is int for value in statement[1]):
+        session.read_along_plan = statement
 
 
 def user_read_with_session(user_id: int) -> object:

@@ -322,7 +322,7 @@ def keyword_test(text: str) -> TextTest:
                     verdict=moderation.screen(text))  # fmt: skip
 
 
-def item_interaction_versions(page, member) -> list[tuple[str, list]]:
+def item_interaction_versions(page, member_id: int) -> list[tuple[str, list]]:
     """``community.hooks.item_version_parts`` entry: what the conversation and likes read
     (comments, their likes and reports, the item's likes, and the member rows whose names
     and handles the comments show)."""

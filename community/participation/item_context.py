@@ -47,7 +47,7 @@ def count_member_view(request, response, *, page) -> None:
     services.item_view_record(page=page, viewer=viewer_for_request(request))
 
 
-def participation_versions(page, member) -> list[tuple[str, list]]:
+def participation_versions(page, member_id: int) -> list[tuple[str, list]]:
     """``community.hooks.item_version_parts`` entry: what the claim or registration box
     reads (stock and seats, the waiting list, draws, the member's claims and points)."""
     from community.item_copy import rows_version
@@ -83,16 +83,16 @@ def participation_versions(page, member) -> list[tuple[str, list]]:
             rows_version(
                 OfferClaim._meta.db_table,
                 "t.offer_id = %s AND t.member_id = %s",
-                [page.pk, member.pk],
+                [page.pk, member_id],
             ),  # fmt: skip
             rows_version(
                 OfferClaimCancellation._meta.db_table,
                 "c.offer_id = %s AND c.member_id = %s",
-                [page.pk, member.pk],
+                [page.pk, member_id],
                 joins=f"JOIN {OfferClaim._meta.db_table} c ON c.id = t.claim_id",
             ),  # fmt: skip
             (f"(SELECT count(*)::text FROM {codes} WHERE offer_id = %s)", item),
-            rows_version(PointsAccount._meta.db_table, "t.member_id = %s", [member.pk]),
+            rows_version(PointsAccount._meta.db_table, "t.member_id = %s", [member_id]),
         ]
     else:
         parts += [

@@ -23,7 +23,7 @@ def photos_context(page, request, viewer: ViewerStatus, decision: gate.Decision)
     return {"item_includes": ["community/photos/_strip.html"], **strip}
 
 
-def photos_versions(page, member) -> list[tuple[str, list]]:
+def photos_versions(page, member_id: int) -> list[tuple[str, list]]:
     """``community.hooks.item_version_parts`` entry: the activity's photos (the member's
     check-in is a registration, which the participation entry covers)."""
     from community.item_copy import rows_version

@@ -23,6 +23,7 @@ from community.models import PostPage
 from community.models_participation import ItemViewCount
 from community.participation import services
 from community.participation.services import item_views_flush
+from loyalty.models import PointsAccount
 from loyalty.services import points_adjust
 from members import services as member_services
 from members.models import Member
@@ -180,3 +181,34 @@ def test_from_the_second_visit_the_copy_is_found_before_routing(tiers):
         assert second["X-Page-Cache"] == third["X-Page-Cache"] == "hit"
         assert "路由之前" in third.content.decode()
     assert len(served) == 1
+
+
+def test_a_kept_item_page_reads_its_versions_with_the_session_in_one_query(
+    tiers, django_assert_num_queries
+):
+    offer = make_offer(tiers["gold"], codes=3)
+    client = signed_in(MemberFactory(tier=tiers["gold"]))
+    open_twice(client, offer.url)
+    with django_assert_num_queries(1):
+        kept = client.get(offer.url)
+    assert kept["X-Page-Cache"] == "hit"
+
+
+def test_a_version_read_for_another_member_is_never_used(tiers, settings):
+    """The member read along with the session is a guess (the one the session key was last
+    read with); a page reads its versions again unless the guess was the member signed in."""
+    from members import sessions
+
+    offer = make_offer(tiers["gold"], codes=2, points_price=100)
+    reader, other = MemberFactory(tier=tiers["gold"]), MemberFactory(tier=tiers["gold"])
+    client = signed_in(reader)
+    assert "可用积分不足" in open_twice(client, offer.url).content.decode()
+
+    # Only the reader's account row moves: no notice, nothing shared (a bare update, so that
+    # nothing but the page's versions can tell the copy is stale).
+    PointsAccount.objects.update_or_create(member=reader, defaults={"balance": 100})
+    session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    sessions._member_of_session[session_key] = other.pk  # the other's points did not move
+    fresh = client.get(offer.url)
+    assert fresh.get("X-Page-Cache") is None
+    assert "可用积分不足" not in fresh.content.decode()
