@@ -82,6 +82,14 @@ def _user_id(data: dict) -> int | None:
         return None
 
 
+def _remember(memo: dict, key, value, *, limit: int) -> None:
+    """Keep ``value`` in a process-wide memo, starting it afresh when full: sessions come and
+    go, so a memo that stopped taking new keys would soon hold only ended ones."""
+    if len(memo) >= limit:
+        memo.clear()
+    memo[key] = value
+
+
 # Session data this process has verified and decoded, by its signed text, as JSON. Checking the
 # signature and decompressing cost about as much as the rest of a kept page's own work, for a
 # text that only changes when the session is written. A fresh dict is parsed from the JSON on
@@ -120,8 +128,8 @@ class SessionStore(db.SessionStore):
         if user is not None:
             user.badge_unread, user.badge_newest = session.badge_unread, session.badge_newest
             member = getattr(user, "member", None)
-            if member is not None and len(_member_of_session) < 100_000:
-                _member_of_session[self.session_key] = member.pk
+            if member is not None:
+                _remember(_member_of_session, self.session_key, member.pk, limit=100_000)
         self.read_user = (session.user_id, user)
         return session
 
@@ -129,9 +137,10 @@ class SessionStore(db.SessionStore):
         text = _decoded.get(session_data)
         if text is None:
             data = super().decode(session_data)
-            if not data or len(_decoded) >= 20_000:
+            if not data:
                 return data
-            text = _decoded[session_data] = json.dumps(data)
+            text = json.dumps(data)
+            _remember(_decoded, session_data, text, limit=20_000)
         return json.loads(text)
 
     def create_model_instance(self, data: dict):
