@@ -59,6 +59,9 @@ def bench_environment(name: str) -> Iterator[str]:
         try:
             yield database_url_for(connection.settings_dict)
         finally:
+            from core.counters import flush_all
+
+            flush_all()  # while the embedded Redis still runs, not at exit after it stopped
             connection.creation.destroy_test_db(original, verbosity=0)
 
 

@@ -305,7 +305,8 @@ MIDDLEWARE = [
     "members.middleware.SignedInUserMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "members.middleware.StaffMfaRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    # Django's MessageMiddleware, building the message storage only when it is used.
+    "core.middleware.LazyMessageMiddleware",
     # A member asked to accept a new material consent version is sent to it on any page.
     "members.middleware.ConsentRequiredMiddleware",
     "core.middleware.RejectNullCharactersMiddleware",

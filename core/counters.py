@@ -20,6 +20,14 @@ logger = logging.getLogger(__name__)
 
 FLUSH_EVERY = 1.0
 
+_buffers: list[Buffer] = []
+
+
+def flush_all() -> None:
+    """Write every buffer now: before the process exits, or before its Redis goes away."""
+    for buffer in _buffers:
+        buffer.flush()
+
 
 class Buffer:
     """Items added from any thread; ``write(pipeline, items)`` sends a batch to Redis."""
@@ -31,6 +39,7 @@ class Buffer:
         self._lock = threading.Lock()
         self._last = time.monotonic()
         atexit.register(self.flush)
+        _buffers.append(self)
 
     def add(self, item) -> None:
         with self._lock:

@@ -2,11 +2,14 @@
 
 from django.apps import apps
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.core.exceptions import MiddlewareNotUsed, ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
+from django.utils.functional import SimpleLazyObject, empty
 from django.utils.translation import gettext as _
 from django.views import defaults
 from wagtail.models import Page
@@ -77,6 +80,26 @@ class DefaultLanguageMiddleware:
         patch_vary_headers(response, ["Accept-Language"])
         translation.deactivate()
         return response
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's ``MessageMiddleware``, with the message storage built only when something
+    reads or adds a message.
+
+    Django builds it on every request: a cookie signer and a session storage, for requests
+    (``/robots.txt``, kept pages) that never look. Storage never looked at has nothing to write
+    back either (``BaseStorage.update`` stores only what was read or added), so skipping it
+    then changes nothing.
+    """
+
+    def process_request(self, request):
+        request._messages = SimpleLazyObject(lambda: default_storage(request))
+
+    def process_response(self, request, response):
+        storage = request.__dict__.get("_messages")
+        if isinstance(storage, SimpleLazyObject) and storage._wrapped is empty:
+            return response
+        return super().process_response(request, response)
 
 
 class RejectNullCharactersMiddleware:

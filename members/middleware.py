@@ -5,6 +5,7 @@ from __future__ import annotations
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.auth.models import AnonymousUser
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -22,6 +23,12 @@ class SignedInUserMiddleware(AuthenticationMiddleware):
 
     def process_request(self, request):
         super().process_request(request)
+        if request.session.session_key is None:
+            # No session cookie: no one is signed in, and Django's ``get_user`` would answer
+            # the same after building a lazy object, reading an empty session and looking up
+            # the backend. Signing in during this request replaces ``request.user`` anyway.
+            request.user = AnonymousUser()
+            return
         plan_read_along(request)
         request.user = SimpleLazyObject(lambda: signed_in_user(request))
 

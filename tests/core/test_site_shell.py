@@ -154,3 +154,33 @@ def test_settings_page_offers_the_languages_and_signing_out(client, demo_site):
     client.get("/i18n/en/?next=/members/me/settings/")
     member.refresh_from_db()
     assert member.language == "en"
+
+
+def test_a_message_waits_through_pages_that_do_not_show_it_and_is_shown_once(client):
+    """Messages are stored only when a page reads or adds one: a request in between that
+    never looks (``/robots.txt``) must neither lose the message nor show it."""
+    from tests.community.test_claims import claim, make_offer
+
+    tiers = standard_tiers()
+    offer = make_offer(tiers["gold"], codes=1)
+    claim(offer, MemberFactory(tier=tiers["gold"]))
+    late = MemberFactory(tier=tiers["gold"])
+    client.force_login(late.user)
+
+    assert client.post(f"/community/offers/{offer.pk}/claim/", {"key": "k"}).status_code == 302
+    assert client.get("/robots.txt").status_code == 200
+    shown = client.get(offer.url).content.decode()
+    assert '<li class="message error">' in shown and "已领完" in shown
+    again = client.get(offer.url).content.decode()
+    assert '<ul class="messages">' not in again
+
+
+def test_a_visitor_without_a_session_costs_no_query(client, django_assert_num_queries):
+    """No session cookie means no one is signed in: not even the session table is read."""
+    with django_assert_num_queries(0):
+        assert client.get("/robots.txt").status_code == 200
+    member = MemberFactory()
+    client.force_login(member.user)
+    client.get("/robots.txt")  # the first request of the day also notes the member active
+    with django_assert_num_queries(1):  # the session, read with its user
+        assert client.get("/robots.txt").status_code == 200
