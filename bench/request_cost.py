@@ -53,9 +53,9 @@ def main() -> None:
 
         club = seed()
         check_pages(club)
-        from django.core.wsgi import get_wsgi_application
+        from config.handlers import wsgi_application
 
-        app = get_wsgi_application()
+        app = wsgi_application()
         pages = [("/robots.txt", "outsider", "/robots.txt", ""),
                  ("/robots.txt", "gold member", "/robots.txt", club.cookie)]  # fmt: skip
         pages += [(page, persona, path, club.cookie if persona == "gold member" else "")

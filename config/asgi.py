@@ -18,12 +18,12 @@ a few (``bench.realtime_broadcast``).
 import gc
 import os
 
-from django.core.wsgi import get_wsgi_application
+from config.handlers import wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 # Django must be set up before anything imports models (consumers do).
-django_wsgi_app = get_wsgi_application()
+django_wsgi_app = wsgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

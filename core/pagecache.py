@@ -49,6 +49,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
+from core.clock import local_today
 from core.languages import request_language
 
 logger = logging.getLogger(__name__)
@@ -295,7 +296,7 @@ def personal_copy(
         "personal", request.get_host().lower(), request.get_full_path(), get_language(),
         member.pk, member.state, member.tier_id, member.display_name, member.weibo_screen_name,
         member.weibo_avatar_url, request.COOKIES[settings.CSRF_COOKIE_NAME], unread, newest,
-        version, timezone.localdate(),
+        version, local_today(),
     )  # fmt: skip
     key = _PERSONAL_PREFIX + _digest(parts)
     try:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
-
+from core.clock import local_today
 from core.reports.services import daily_active_record
 
 
@@ -25,7 +24,7 @@ class DailyActiveMemberMiddleware:
         response = self.get_response(request)
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and not user.is_staff:
-            today = timezone.localdate()
+            today = local_today()
             if today != self.day:
                 self.day, self.noted = today, set()
             if user.pk not in self.noted:

@@ -11,10 +11,10 @@ from datetime import date
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.utils import timezone
 
 from community.models import ItemViewCount
 from core import pagecache
+from core.clock import local_today
 from core.counters import Buffer
 from members.selectors import ViewerStatus
 
@@ -41,7 +41,7 @@ _views = Buffer(_write_views, counting=True)
 def item_view_count(*, page_id: int, tier_code: str, day: date | None = None) -> None:
     """Count one view. Counting never fails a page: without Redis the views go uncounted and
     a warning is logged."""
-    day = day or timezone.localdate()
+    day = day or local_today()
     _views.add(f"{page_id}|{tier_code[:40]}|{day.isoformat()}")
 
 
