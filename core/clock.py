@@ -21,11 +21,11 @@ def local_today() -> date:
     """
     global _today
     now = time.time()
-    zone = timezone.get_current_timezone()
+    zone = timezone.get_default_timezone()  # the site never activates another
     remembered = _today
     if remembered is not None and remembered[0] is zone and remembered[1] <= now < remembered[2]:
         return remembered[3]
-    today = timezone.localdate()
+    today = timezone.localdate(timezone=zone)
     start = datetime.combine(today, datetime.min.time(), tzinfo=zone)
     end = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=zone)
     _today = (zone, start.timestamp(), end.timestamp(), today)

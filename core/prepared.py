@@ -133,13 +133,42 @@ class PreparedQuery:
 
     def first(self, *values: Any) -> Model | None:
         """The first instance the queryset returns for these parameter values, or None."""
-        compiled = self._compiled or self._compile()
-        (sql, binds, compiler, converters, model, start, end, init_list, populators,
-         annotations) = compiled  # fmt: skip
+        row = self.row(*values)
+        return None if row is None else self.instance(row)
+
+    def row(self, *values: Any) -> tuple | None:
+        """The first row as the database returned it (before Django's converters), or None."""
+        sql, binds = (self._compiled or self._compile())[:2]
         params = [values[item] if kind == "value" else item for kind, item in binds]
-        row = fetchone_prepared(sql, params, using=self._using)
-        if row is None:
-            return None
+        return fetchone_prepared(sql, params, using=self._using)
+
+    def model_columns(self) -> slice:
+        """Where the queried model's own columns are in a ``row``."""
+        compiled = self._compiled or self._compile()
+        return slice(compiled[5], compiled[6])
+
+    def model_column(self, attname: str) -> int:
+        """Where the queried model's field ``attname`` is in a ``row``."""
+        compiled = self._compiled or self._compile()
+        return compiled[5] + compiled[7].index(attname)
+
+    def related_columns(self) -> slice:
+        """Where the ``select_related`` models' columns are in a ``row`` (they come last)."""
+        compiled = self._compiled or self._compile()
+        return slice(min(populator.cols_start for populator in compiled[8]), None)
+
+    def width(self) -> int:
+        """How many columns a ``row`` has."""
+        return len((self._compiled or self._compile())[2].select)
+
+    def annotation_column(self, name: str) -> int:
+        """Where the annotation ``name`` is in a ``row``."""
+        return (self._compiled or self._compile())[9][name]
+
+    def instance(self, row: tuple) -> Model:
+        """The instance a ``row`` of this query makes, exactly as the ORM builds it."""
+        (_sql, _binds, compiler, converters, model, start, end, init_list, populators,
+         annotations) = self._compiled or self._compile()  # fmt: skip
         if converters:
             row = next(iter(compiler.apply_converters([row], converters)))
         instance = model.from_db(self._using, init_list, row[start:end])

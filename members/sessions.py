@@ -12,6 +12,14 @@ Only the read is shared. Django still decides who is signed in: ``signed_in_user
 match the password), and the backend takes the user read with the session when its id is the
 one asked for (``user_read_with_session``), and reads it itself otherwise.
 
+Most of that row is the same from one request to the next: the user, member and tier are 70
+columns, and sending and decoding them cost more than the rest of the statement. So the
+statement usually sent is narrow: the session, the badge and the three rows' versions
+(PostgreSQL's ``xmin``, which every change to a row renews). The process keeps the user's full
+row as last read, and while the versions match it builds the user, member and tier from that
+copy exactly as the ORM would. When they differ (the member changed tier, the user their
+password) or the process has no copy, the full row is read once more, in a second statement.
+
 The column also finds a user's sessions directly (ending them when a member leaves).
 
 The store is named ``SessionStore`` like Django's: the name is part of the signing salt of the
@@ -20,7 +28,9 @@ session data, so sessions written by Django's stores stay readable here.
 
 from __future__ import annotations
 
+import copy
 import json
+import time
 from contextvars import ContextVar
 
 from django.contrib import auth
@@ -32,37 +42,120 @@ from django.http import HttpRequest
 from core.prepared import PreparedQuery
 
 
-def _session_with_user(key):
-    from core.notifications import badge_annotations
-    from members.models import MemberSession
+def _signed_in_version():
+    """The versions (PostgreSQL ``xmin``) of the session's user row and of their member and tier
+    rows, as one text. Any change to any of the three rows changes it."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.db.models.expressions import RawSQL
 
-    return (
-        MemberSession.objects.select_related("user__member__tier")
-        .annotate(**badge_annotations("user_id"))
-        .filter(session_key=key, expire_date__gt=Now())
+    from members.models import Member, MemberSession, Tier
+
+    q = connection.ops.quote_name
+    user, member, tier = get_user_model()._meta, Member._meta, Tier._meta
+    user_pk, tier_pk = q(user.pk.column), q(tier.pk.column)
+    member_user, member_tier = (
+        q(member.get_field("user").column),
+        q(member.get_field("tier").column),
+    )
+    session = q(MemberSession._meta.db_table)
+    return RawSQL(
+        "(SELECT u.xmin::text || '.' || COALESCE(m.xmin::text, '-') || '.' "
+        "|| COALESCE(t.xmin::text, '-') "
+        f"FROM {q(user.db_table)} u "
+        f"LEFT JOIN {q(member.db_table)} m ON m.{member_user} = u.{user_pk} "
+        f"LEFT JOIN {q(tier.db_table)} t ON t.{tier_pk} = m.{member_tier} "
+        f"WHERE u.{user_pk} = {session}.{q('user_id')})",
+        (),
     )
 
 
-session_with_user = PreparedQuery(_session_with_user, types=(str,))
+def _session_read(key, *, wide: bool):
+    from core.notifications import badge_annotations
+    from members.models import MemberSession
 
-# The session read with one more value: a page's version statement (``read_along_plan``), by
-# that statement's SQL. A handful of shapes per site (an item page of each kind, the points
-# page), each compiled and prepared once.
-_session_with_user_and: dict[str, PreparedQuery] = {}
+    sessions = (
+        MemberSession.objects.select_related("user__member__tier")
+        if wide
+        else (MemberSession.objects.all())
+    )
+    return sessions.annotate(
+        **badge_annotations("user_id"), signed_in_version=_signed_in_version()
+    ).filter(session_key=key, expire_date__gt=Now())
 
 
-def _session_reader(sql: str, param_count: int) -> PreparedQuery:
-    reader = _session_with_user_and.get(sql)
+# The statements that read a session, by (wide, the SQL of a value read along or None). The
+# narrow one returns the session, the badge and the versions of the user's rows; the wide one
+# also the user, member and tier themselves (70 columns), read only when this process has no
+# copy of those rows at those versions. A handful of shapes per site (each page kind's value
+# read along), each compiled and prepared once.
+_readers: dict[tuple[bool, str | None], PreparedQuery] = {}
+
+
+def _session_reader(*, wide: bool, read_along: tuple[str, list] | None) -> PreparedQuery:
+    sql = read_along[0] if read_along is not None else None
+    reader = _readers.get((wide, sql))
     if reader is None:
-        from django.db.models.expressions import RawSQL
+        if sql is None:
+            reader = PreparedQuery(lambda key: _session_read(key, wide=wide), types=(str,))
+        else:
+            from django.db.models.expressions import RawSQL
 
-        def build(key, *marks):
-            return _session_with_user(key).annotate(read_along_value=RawSQL(f"({sql})", marks))
+            def build(key, *marks):
+                return _session_read(key, wide=wide).annotate(
+                    read_along_value=RawSQL(f"({sql})", marks)
+                )
 
-        reader = PreparedQuery(build, types=(str, *[int] * param_count))
-        if len(_session_with_user_and) < 100:
-            _session_with_user_and[sql] = reader
+            reader = PreparedQuery(build, types=(str, *[int] * len(read_along[1])))
+        if len(_readers) < 200:
+            _readers[(wide, sql)] = reader
     return reader
+
+
+# The wide row last read for each user, in this process: user id → (the versions it was read
+# at, when, the row). While a user's versions are unchanged, a request reads the narrow row and
+# builds the user, member and tier from this copy, exactly as the ORM would from the wide row.
+# A copy is used for a few minutes at most, whatever its versions say.
+_wide_rows: dict[int, tuple[str, float, tuple]] = {}
+WIDE_ROW_FOR = 300.0
+
+
+def _read_session_row(key: str, read_along: tuple[str, list] | None):
+    """The session with its user, member, tier, badge (and the value read along): one narrow
+    read when this process holds the user's rows at their current versions, else the wide
+    read (a second round trip, once per user and process after any change to their rows)."""
+    params = (key, *read_along[1]) if read_along is not None else (key,)
+    narrow = _session_reader(wide=False, read_along=read_along)
+    row = narrow.row(*params)
+    if row is None:
+        return None
+    wide = _session_reader(wide=True, read_along=read_along)
+    narrow_session = narrow.model_columns()
+    version = row[narrow.annotation_column("signed_in_version")]
+    user_id = row[narrow.model_column("user_id")]
+    kept = _wide_rows.get(user_id) if version is not None else None
+    if kept is not None and kept[0] == version and time.monotonic() - kept[1] < WIDE_ROW_FOR:
+        full = [None] * wide.width()
+        full[wide.model_columns()] = row[narrow_session]
+        for name in ("badge_unread", "badge_newest", "signed_in_version") + (
+            ("read_along_value",) if read_along is not None else ()
+        ):
+            full[wide.annotation_column(name)] = row[narrow.annotation_column(name)]
+        # Values the database hands over as mutable containers are not shared between requests.
+        full[wide.related_columns()] = [
+            copy.copy(value) if isinstance(value, list | dict) else value for value in kept[2]
+        ]
+        return wide.instance(tuple(full))
+    if user_id is None:  # signed out: nothing to join
+        return narrow.instance(row)
+    full = wide.row(*params)
+    if full is None:
+        return None
+    version = full[wide.annotation_column("signed_in_version")]
+    if version is not None:
+        kept = (version, time.monotonic(), full[wide.related_columns()])
+        _remember(_wide_rows, user_id, kept, limit=5_000)
+    return wide.instance(full)
 
 
 # The member each session key was last read with, in this process: a session's user changes
@@ -115,10 +208,7 @@ class SessionStore(db.SessionStore):
 
     def _get_session_from_db(self):
         plan = self.read_along_plan
-        if plan is None:
-            session = session_with_user.first(self.session_key)
-        else:
-            session = _session_reader(plan[0], len(plan[1])).first(self.session_key, *plan[1])
+        session = _read_session_row(self.session_key, plan)
         if session is None:
             self._session_key = None
             return None

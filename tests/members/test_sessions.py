@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from members.models import Member, MemberSession
+from members.models import Member, MemberSession, Tier
 from tests.factories import MemberFactory, standard_tiers
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -119,3 +119,43 @@ def test_expired_sessions_are_cleared_at_night_and_live_ones_stay():
     assert list(MemberSession.objects.values_list("session_key", flat=True)) == [live]
     assert client.get("/points/").status_code == 200
     assert "members-clear-expired-sessions" in settings.CELERY_BEAT_SCHEDULE
+
+
+def test_a_renamed_tier_shows_on_the_next_request_and_costs_one_wide_read():
+    """The process keeps a copy of a member's user, member and tier rows and reads only their
+    versions with the session; a change to any of them is read in full once, then kept."""
+    member, client = signed_in("gold")
+    assert "金卡" in client.get("/points/").content.decode()
+    client.get("/robots.txt")
+    with CaptureQueriesContext(connection) as kept:
+        client.get("/robots.txt")
+    assert len(kept.captured_queries) == 1
+
+    Tier.objects.filter(code="gold").update(name="黑金卡")
+    with CaptureQueriesContext(connection) as changed:
+        assert client.get("/robots.txt").status_code == 200
+    assert len(changed.captured_queries) == 2  # the versions differ: the full rows, once
+    assert "黑金卡" in client.get("/points/").content.decode()
+    with CaptureQueriesContext(connection) as kept_again:
+        client.get("/robots.txt")
+    assert len(kept_again.captured_queries) == 1
+
+
+def test_a_kept_copy_never_shares_a_value_between_requests():
+    from members.sessions import SessionStore
+
+    member, client = signed_in("gold")
+    Member.objects.filter(pk=member.pk).update(zombie_reasons=["新注册"])
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    first = SessionStore(key)
+    first.load()
+    first_member = first.read_user[1].member
+    first_member.zombie_reasons.append("changed in one request")
+    first_member.display_name = "changed in one request"
+    second = SessionStore(key)
+    second.load()
+    second_member = second.read_user[1].member
+    assert second_member is not first_member
+    assert second_member.zombie_reasons == ["新注册"]
+    assert second_member.display_name == member.display_name
+    assert second_member.tier.code == "gold" and second_member.user is second.read_user[1]
