@@ -15,10 +15,10 @@ one asked for (``user_read_with_session``), and reads it itself otherwise.
 Most of that row is the same from one request to the next: the user, member and tier are 70
 columns, and sending and decoding them cost more than the rest of the statement. So the
 statement usually sent is narrow: the session, the badge and the three rows' versions
-(PostgreSQL's ``xmin``, which every change to a row renews). The process keeps the user's full
-row as last read, and while the versions match it builds the user, member and tier from that
-copy exactly as the ORM would. When they differ (the member changed tier, the user their
-password) or the process has no copy, the full row is read once more, in a second statement.
+(PostgreSQL's ``xmin`` and ``ctid``, which every change to a row renews). The process keeps
+the user's full row as last read, and while the versions match it builds the user, member and
+tier from that copy exactly as the ORM would. When they differ (the member changed tier, the
+user their password) or the process has no copy, the full row is read in a second statement.
 
 The column also finds a user's sessions directly (ending them when a member leaves).
 
@@ -43,8 +43,11 @@ from core.prepared import PreparedQuery
 
 
 def _signed_in_version():
-    """The versions (PostgreSQL ``xmin``) of the session's user row and of their member and tier
-    rows, as one text. Any change to any of the three rows changes it."""
+    """The versions of the session's user row and of their member and tier rows, as one text.
+
+    A row's ``xmin`` names the transaction that wrote its current version, and its ``ctid``
+    where that version lies: a change made by another transaction renews the first, a second
+    change within one transaction (a long task, a test) the second."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.db.models.expressions import RawSQL
@@ -60,8 +63,7 @@ def _signed_in_version():
     )
     session = q(MemberSession._meta.db_table)
     return RawSQL(
-        "(SELECT u.xmin::text || '.' || COALESCE(m.xmin::text, '-') || '.' "
-        "|| COALESCE(t.xmin::text, '-') "
+        "(SELECT concat_ws('.', u.xmin, u.ctid, m.xmin, m.ctid, t.xmin, t.ctid) "
         f"FROM {q(user.db_table)} u "
         f"LEFT JOIN {q(member.db_table)} m ON m.{member_user} = u.{user_pk} "
         f"LEFT JOIN {q(tier.db_table)} t ON t.{tier_pk} = m.{member_tier} "

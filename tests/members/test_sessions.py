@@ -159,3 +159,29 @@ def test_a_kept_copy_never_shares_a_value_between_requests():
     assert second_member.zombie_reasons == ["新注册"]
     assert second_member.display_name == member.display_name
     assert second_member.tier.code == "gold" and second_member.user is second.read_user[1]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_two_changes_within_one_transaction_each_show(client):
+    """Within one transaction every row version has the same ``xmin``; the copy must still
+    notice the second change (a long task, or every test that is one transaction)."""
+    from members.sessions import SessionStore
+
+    tiers = standard_tiers()
+    member = MemberFactory(tier=tiers["silver"])
+    client.force_login(member.user)
+    assert "银卡" in client.get("/points/").content.decode()
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+
+    def read() -> Member:
+        store = SessionStore(key)
+        store.load()
+        return store.read_user[1].member
+
+    for name, tier, tier_name in (("第一次", "gold", "金卡"), ("第二次", "platinum", "白金卡")):
+        Member.objects.filter(pk=member.pk).update(display_name=name, tier=tiers[tier])
+        assert (read().display_name, read().tier.name) == (name, tier_name)
+        assert tier_name in client.get("/points/").content.decode()
+    for tier_name in ("黑金卡", "钻石卡"):
+        Tier.objects.filter(code="platinum").update(name=tier_name)
+        assert read().tier.name == tier_name
