@@ -76,11 +76,9 @@ def _session_read(key, *, wide: bool):
     from core.notifications import badge_annotations
     from members.models import MemberSession
 
-    sessions = (
-        MemberSession.objects.select_related("user__member__tier")
-        if wide
-        else (MemberSession.objects.all())
-    )
+    sessions = MemberSession.objects.all()
+    if wide:
+        sessions = sessions.select_related("user__member__tier")
     return sessions.annotate(
         **badge_annotations("user_id"), signed_in_version=_signed_in_version()
     ).filter(session_key=key, expire_date__gt=Now())
@@ -121,42 +119,53 @@ def _session_reader(*, wide: bool, read_along: tuple[str, list] | None) -> Prepa
 _wide_rows: dict[int, tuple[str, float, tuple]] = {}
 WIDE_ROW_FOR = 300.0
 
+# The user each session key was last read with, in this process (a session's user changes only
+# when its key does: Django cycles the key at sign-in). Where it names no user with a copy, the
+# wide row is read at once rather than after a narrow one.
+_user_of_session: dict[str, int] = {}
+
+
+def _fresh_copy(user_id: int | None) -> tuple[str, float, tuple] | None:
+    kept = _wide_rows.get(user_id) if user_id is not None else None
+    return kept if kept is not None and time.monotonic() - kept[1] < WIDE_ROW_FOR else None
+
 
 def _read_session_row(key: str, read_along: tuple[str, list] | None):
     """The session with its user, member, tier, badge (and the value read along): one narrow
     read when this process holds the user's rows at their current versions, else the wide
-    read (a second round trip, once per user and process after any change to their rows)."""
+    read (at once when the process has no copy for the session's last user; a second round
+    trip when the copy turns out older than the rows)."""
     params = (key, *read_along[1]) if read_along is not None else (key,)
-    narrow = _session_reader(wide=False, read_along=read_along)
-    row = narrow.row(*params)
-    if row is None:
-        return None
     wide = _session_reader(wide=True, read_along=read_along)
-    narrow_session = narrow.model_columns()
-    version = row[narrow.annotation_column("signed_in_version")]
-    user_id = row[narrow.model_column("user_id")]
-    kept = _wide_rows.get(user_id) if version is not None else None
-    if kept is not None and kept[0] == version and time.monotonic() - kept[1] < WIDE_ROW_FOR:
-        full = [None] * wide.width()
-        full[wide.model_columns()] = row[narrow_session]
-        for name in ("badge_unread", "badge_newest", "signed_in_version") + (
-            ("read_along_value",) if read_along is not None else ()
-        ):
-            full[wide.annotation_column(name)] = row[narrow.annotation_column(name)]
-        # Values the database hands over as mutable containers are not shared between requests.
-        full[wide.related_columns()] = [
-            copy.copy(value) if isinstance(value, list | dict) else value for value in kept[2]
-        ]
-        return wide.instance(tuple(full))
-    if user_id is None:  # signed out: nothing to join
-        return narrow.instance(row)
+    if _fresh_copy(_user_of_session.get(key)) is not None:
+        narrow = _session_reader(wide=False, read_along=read_along)
+        row = narrow.row(*params)
+        if row is None:
+            return None
+        kept = _fresh_copy(row[narrow.model_column("user_id")])
+        version = row[narrow.annotation_column("signed_in_version")]
+        if kept is not None and version is not None and kept[0] == version:
+            full = [None] * wide.width()
+            full[wide.model_columns()] = row[narrow.model_columns()]
+            for name in ("badge_unread", "badge_newest", "signed_in_version") + (
+                ("read_along_value",) if read_along is not None else ()
+            ):
+                full[wide.annotation_column(name)] = row[narrow.annotation_column(name)]
+            # Values the database hands over as mutable containers are not shared between
+            # requests.
+            full[wide.related_columns()] = [
+                copy.copy(value) if isinstance(value, list | dict) else value for value in kept[2]
+            ]
+            return wide.instance(tuple(full))
     full = wide.row(*params)
     if full is None:
         return None
+    user_id = full[wide.model_column("user_id")]
     version = full[wide.annotation_column("signed_in_version")]
-    if version is not None:
+    if user_id is not None and version is not None:
         kept = (version, time.monotonic(), full[wide.related_columns()])
         _remember(_wide_rows, user_id, kept, limit=5_000)
+        _remember(_user_of_session, key, user_id, limit=100_000)
     return wide.instance(full)
 
 
