@@ -64,22 +64,37 @@ _statement_names: dict[str, str] = {}
 _statement_lock = threading.Lock()
 
 
-def fetchone_prepared(sql: str, params: list | tuple, *, using: str = "default") -> tuple | None:
+def _statement_name(sql: str) -> str:
+    name = _statement_names.get(sql)
+    if name is None:
+        with _statement_lock:
+            name = _statement_names.setdefault(sql, f"club_prepared_{next(_names)}")
+    return name
+
+
+def fetchone_prepared(
+    sql: str, params: list | tuple, *, using: str = "default", prepare_too: tuple[str, ...] = ()
+) -> tuple | None:
     """Run ``sql`` (psycopg2 placeholders) and return its first row, prepared on the server
-    once per connection when the connection allows it (see the module's docstring)."""
+    once per connection when the connection allows it (see the module's docstring).
+
+    ``prepare_too``: statements to prepare in the same round trip when ``sql`` is prepared,
+    for a statement that is usually run first and another that follows it on later requests.
+    """
     wrapper = connections[using]
     with wrapper.cursor() as cursor:
         if not params or wrapper.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
             cursor.execute(sql, params)
             return cursor.fetchone()
-        name = _statement_names.get(sql)
-        if name is None:
-            with _statement_lock:
-                name = _statement_names.setdefault(sql, f"club_prepared_{next(_names)}")
+        name = _statement_name(sql)
         prepared = _prepared_names(wrapper)
         if name not in prepared:
-            cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
-            prepared.add(name)
+            batch = {name: sql}
+            for other in prepare_too:
+                if _statement_name(other) not in prepared:
+                    batch[_statement_name(other)] = other
+            cursor.execute("; ".join(f"PREPARE {n} AS {_numbered(s)}" for n, s in batch.items()))
+            prepared.update(batch)
         cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
         return cursor.fetchone()
 
@@ -136,11 +151,18 @@ class PreparedQuery:
         row = self.row(*values)
         return None if row is None else self.instance(row)
 
-    def row(self, *values: Any) -> tuple | None:
-        """The first row as the database returned it (before Django's converters), or None."""
+    def row(self, *values: Any, prepare_too: PreparedQuery | None = None) -> tuple | None:
+        """The first row as the database returned it (before Django's converters), or None.
+
+        ``prepare_too``: another query to prepare on the server along with this one."""
         sql, binds = (self._compiled or self._compile())[:2]
         params = [values[item] if kind == "value" else item for kind, item in binds]
-        return fetchone_prepared(sql, params, using=self._using)
+        others = (prepare_too.sql(),) if prepare_too is not None else ()
+        return fetchone_prepared(sql, params, using=self._using, prepare_too=others)
+
+    def sql(self) -> str:
+        """The compiled statement (psycopg2 placeholders)."""
+        return (self._compiled or self._compile())[0]
 
     def model_columns(self) -> slice:
         """Where the queried model's own columns are in a ``row``."""

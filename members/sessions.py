@@ -157,7 +157,9 @@ def _read_session_row(key: str, read_along: tuple[str, list] | None):
                 copy.copy(value) if isinstance(value, list | dict) else value for value in kept[2]
             ]
             return wide.instance(tuple(full))
-    full = wide.row(*params)
+    # The narrow statement is prepared along with the wide one: a later request's first
+    # narrow read then costs no round trip of its own to prepare.
+    full = wide.row(*params, prepare_too=_session_reader(wide=False, read_along=read_along))
     if full is None:
         return None
     user_id = full[wide.model_column("user_id")]
