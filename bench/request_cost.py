@@ -47,19 +47,26 @@ def per_request_ms(app, path: str, cookie: str) -> tuple[float, str, str]:
     return best, seen["status"].split()[0], seen["headers"].get("X-Page-Cache", "-")
 
 
+def seeded_pages() -> list[tuple[str, str, str, str]]:
+    """Seed the club as ``bench.pages`` does and list (page, persona, path, cookie): the
+    anonymous and the member's ``/robots.txt`` first, then the bench's pages."""
+    from bench.pages import check_pages, seed
+
+    club = seed()
+    check_pages(club)
+    pages = [("/robots.txt", "outsider", "/robots.txt", ""),
+             ("/robots.txt", "gold member", "/robots.txt", club.cookie)]  # fmt: skip
+    pages += [(page, persona, path, club.cookie if persona == "gold member" else "")
+              for page, persona, path in club.pages]  # fmt: skip
+    return pages
+
+
 def main() -> None:
     with bench_environment("request-cost"):
-        from bench.pages import check_pages, seed
-
-        club = seed()
-        check_pages(club)
         from config.handlers import wsgi_application
 
+        pages = seeded_pages()
         app = wsgi_application()
-        pages = [("/robots.txt", "outsider", "/robots.txt", ""),
-                 ("/robots.txt", "gold member", "/robots.txt", club.cookie)]  # fmt: skip
-        pages += [(page, persona, path, club.cookie if persona == "gold member" else "")
-                  for page, persona, path in club.pages]  # fmt: skip
         results = [(page, persona, *per_request_ms(app, path, cookie))
                    for page, persona, path, cookie in pages]  # fmt: skip
     reference = results[0][2]

@@ -16,7 +16,7 @@ import os
 import time
 
 from bench.common import bench_environment, print_table
-from bench.request_cost import environ
+from bench.request_cost import environ, seeded_pages
 
 ROUNDS, PER_ROUND = 3, 1500
 
@@ -30,19 +30,12 @@ def process_cpu_seconds(pid: int) -> float:
 def main() -> None:
     os.environ.setdefault("DATABASE_CONN_MAX_AGE", "3600")  # one backend for the whole run
     with bench_environment("request-cpu"):
-        from bench.pages import check_pages, seed
-
-        club = seed()
-        check_pages(club)
         from django.db import connection
 
         from config.handlers import wsgi_application
 
+        pages = seeded_pages()
         app = wsgi_application()
-        pages = [("/robots.txt", "outsider", "/robots.txt", ""),
-                 ("/robots.txt", "gold member", "/robots.txt", club.cookie)]  # fmt: skip
-        pages += [(page, persona, path, club.cookie if persona == "gold member" else "")
-                  for page, persona, path in club.pages]  # fmt: skip
 
         def start_response(status, headers, exc_info=None):
             pass
